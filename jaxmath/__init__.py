@@ -1,0 +1,38 @@
+"""jaxmath: the math of deep learning as pure, jit-able JAX functions.
+
+One module per concept (``activations``, ``losses``, ``gradcheck``, ...); ``torch_ref`` is the same
+API written in PyTorch, and ``parity_tests`` proves the two agree with each other and with
+torch.nn.functional, torch.autograd and scipy. Figures live in ``jaxmath.visualization``, imported
+explicitly (``import jaxmath`` imports neither torch nor matplotlib).
+"""
+
+from jaxmath import activations, gradcheck, losses
+from jaxmath.activations import (
+    gelu,
+    leaky_relu,
+    log_softmax,
+    logsumexp,
+    relu,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    tanh,
+)
+from jaxmath.gradcheck import GradientCheck, check_gradients, default_eps, numerical_gradient
+from jaxmath.losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy_loss,
+    huber_loss,
+    mse_loss,
+    nll_loss,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    *activations.__all__,
+    *gradcheck.__all__,
+    *losses.__all__,
+]

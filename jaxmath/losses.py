@@ -1,0 +1,430 @@
+"""Loss functions with torch.nn.functional's semantics and defaults (torch 2.13), edge cases included.
+
+Every loss takes ``reduction`` in ``'mean' | 'sum' | 'none'`` (default ``'mean'``). Where torch's
+losses disagree with one another we follow each torch function, and say so:
+
+- ``mse_loss`` with ``weight``: the mean is ``sum(w * err) / sum(w)``;
+  ``huber_loss`` with ``weight``: the mean is ``mean(w * err)`` (divides by the element count).
+- ``cross_entropy_loss`` / ``nll_loss`` with class indices: the mean divides by the summed class
+  weights of the targets that count (ignored targets drop out of both sums); with class-probability
+  targets it divides by the number of samples ``N * d1 * ...``.
+- ``binary_cross_entropy``: each log is clamped at -100, and its gradient is torch's
+  ``(p - y) / max(p (1 - p), 1e-12)``, finite at ``p = 0`` and ``p = 1``.
+
+One deliberate difference: where torch broadcasts ``input`` against a ``target`` of another shape
+with only a warning (``mse_loss``, ``huber_loss``), we raise ``ValueError``: that broadcast is almost
+always a bug ((N,) against (N, 1) silently gives an (N, N) loss).
+
+Validation: shapes, dtypes and options are checked always (also under ``jax.jit``); value checks
+(class index in range, probabilities in [0, 1]) run only on concrete arrays, not under ``jit``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxmath._validation import (
+    as_float_array,
+    as_int_array,
+    check_broadcastable,
+    check_reduction,
+    check_same_shape,
+    check_scalar_in_range,
+    is_concrete,
+)
+from jaxmath.activations import log_softmax
+
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy_loss",
+    "huber_loss",
+    "mse_loss",
+    "nll_loss",
+]
+
+BCE_LOG_CLAMP = -100.0  # torch clamps log(p) and log(1 - p) at -100 in binary_cross_entropy
+BCE_GRAD_EPSILON = 1e-12  # torch's floor on p (1 - p) in binary_cross_entropy's backward
+
+
+def _reduce(losses: jax.Array, reduction: str) -> jax.Array:
+    if reduction == "mean":
+        return jnp.mean(losses)
+    if reduction == "sum":
+        return jnp.sum(losses)
+    return losses
+
+
+def _optional_float(name: str, array: jax.Array | None) -> jax.Array | None:
+    return None if array is None else as_float_array(name, array)
+
+
+def mse_loss(
+    input: jax.Array,
+    target: jax.Array,
+    reduction: str = "mean",
+    weight: jax.Array | None = None,
+) -> jax.Array:
+    r"""Mean squared error :math:`\ell_i = w_i (x_i - y_i)^2` (``torch.nn.functional.mse_loss``).
+
+    Args:
+        input: predictions, any shape, floating point.
+        target: same shape as ``input`` (no broadcasting, see the module docstring).
+        reduction: ``'mean'`` (default) | ``'sum'`` | ``'none'`` (elementwise, shape of ``input``).
+        weight: optional, same shape as ``input``. With ``'mean'`` the result is
+            :math:`\sum_i w_i (x_i - y_i)^2 / \sum_i w_i`, as torch 2.13.
+    """
+    input = as_float_array("input", input)
+    target = as_float_array("target", target)
+    weight = _optional_float("weight", weight)
+    check_same_shape("target", target, "input", input)
+    check_reduction(reduction)
+    squared_errors = (input - target) ** 2
+    if weight is None:
+        return _reduce(squared_errors, reduction)
+    check_same_shape("weight", weight, "input", input)
+    weighted = squared_errors * weight
+    if reduction == "mean":
+        return jnp.sum(weighted) / jnp.sum(weight)
+    return _reduce(weighted, reduction)
+
+
+def huber_loss(
+    input: jax.Array,
+    target: jax.Array,
+    reduction: str = "mean",
+    delta: float = 1.0,
+    weight: jax.Array | None = None,
+) -> jax.Array:
+    r"""Huber loss (``torch.nn.functional.huber_loss``), with :math:`d = x - y`:
+
+    .. math:: \ell_i = w_i \begin{cases} \tfrac12 d_i^2 & |d_i| < \delta \\
+              \delta (|d_i| - \tfrac12 \delta) & \text{otherwise} \end{cases}
+
+    Args:
+        input: predictions, any shape, floating point.
+        target: same shape as ``input``.
+        reduction: ``'mean'`` (default) | ``'sum'`` | ``'none'``.
+        delta: the switch point :math:`\delta` between the quadratic and linear parts (default: 1.0),
+            must be > 0.
+        weight: optional, same shape as ``input``. With ``'mean'`` the result is
+            :math:`\frac{1}{n}\sum_i \ell_i`, dividing by the element count, not by the summed
+            weights (torch 2.13's choice, unlike ``mse_loss``).
+    """
+    input = as_float_array("input", input)
+    target = as_float_array("target", target)
+    weight = _optional_float("weight", weight)
+    check_same_shape("target", target, "input", input)
+    check_reduction(reduction)
+    check_scalar_in_range("delta", delta, 0.0, low_inclusive=False)
+    difference = input - target
+    absolute = jnp.abs(difference)
+    losses = jnp.where(
+        absolute < delta, 0.5 * difference * difference, delta * (absolute - 0.5 * delta)
+    )
+    if weight is not None:
+        check_same_shape("weight", weight, "input", input)
+        losses = losses * weight
+    return _reduce(losses, reduction)
+
+
+def _class_axis(scores: jax.Array, name: str) -> int:
+    """The class axis of (C,) [unbatched] or (N, C, d1, ...) scores, as torch.nn.functional."""
+    if scores.ndim == 0:
+        raise ValueError(f"{name} must have shape (C,), (N, C) or (N, C, d1, ...), got shape ()")
+    return 0 if scores.ndim == 1 else 1
+
+
+def _check_class_weight(weight: jax.Array | None, num_classes: int) -> jax.Array | None:
+    weight = _optional_float("weight", weight)
+    if weight is not None and weight.shape != (num_classes,):
+        raise ValueError(
+            f"weight must have shape (C,) = ({num_classes},) for {num_classes} classes, "
+            f"got {weight.shape}"
+        )
+    return weight
+
+
+def _check_class_indices(
+    target: jax.Array, scores: jax.Array, class_axis: int, ignore_index: int, scores_name: str
+) -> jax.Array:
+    target = as_int_array("target", target)
+    expected = scores.shape[:class_axis] + scores.shape[class_axis + 1 :]
+    if target.shape != expected:
+        raise ValueError(
+            f"target of class indices must have shape {expected} for {scores_name} of shape "
+            f"{scores.shape}, got {target.shape}"
+        )
+    num_classes = scores.shape[class_axis]
+    if is_concrete(target) and target.size:
+        counted = jnp.where(target == ignore_index, 0, target)
+        low, high = int(jnp.min(counted)), int(jnp.max(counted))
+        if low < 0 or high >= num_classes:
+            bad = low if low < 0 else high
+            raise ValueError(
+                f"target must hold class indices in [0, {num_classes}) or ignore_index="
+                f"{ignore_index}, got {bad}"
+            )
+    return target
+
+
+def _class_shape(array_ndim: int, class_axis: int, num_classes: int) -> tuple[int, ...]:
+    """Shape that broadcasts a (C,) vector along ``class_axis`` of an array of ``array_ndim`` dims."""
+    return tuple(num_classes if axis == class_axis else 1 for axis in range(array_ndim))
+
+
+def _nll_terms(
+    log_probs: jax.Array,
+    target: jax.Array,
+    weight: jax.Array | None,
+    ignore_index: int,
+    class_axis: int,
+) -> tuple[jax.Array, jax.Array]:
+    """Per-target ``-w[y] log p[y]`` and the per-target weights ``w[y]`` (0 where ignored)."""
+    counted = target != ignore_index
+    safe_target = jnp.where(counted, target, 0)
+    picked = jnp.take_along_axis(
+        log_probs, jnp.expand_dims(safe_target, class_axis), axis=class_axis
+    )
+    picked = jnp.squeeze(picked, axis=class_axis)
+    target_weights = jnp.ones_like(picked) if weight is None else weight[safe_target]
+    target_weights = jnp.where(counted, target_weights, jnp.zeros_like(target_weights))
+    return -target_weights * picked, target_weights
+
+
+def _check_ignore_index(ignore_index: int) -> None:
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise TypeError(f"ignore_index must be an int, got {ignore_index!r}")
+
+
+def nll_loss(
+    log_probs: jax.Array,
+    target: jax.Array,
+    weight: jax.Array | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> jax.Array:
+    r"""Negative log-likelihood :math:`\ell_i = -w_{y_i} \log p_{i, y_i}` (``F.nll_loss``).
+
+    Args:
+        log_probs: log-probabilities, (C,) unbatched, (N, C) or (N, C, d1, ...); class axis 0 for
+            (C,), else 1.
+        target: integer class indices, () for (C,) input, else (N,) or (N, d1, ...). Each in
+            [0, C) or equal to ``ignore_index`` (checked on concrete arrays only).
+        weight: optional per-class weights, shape (C,).
+        ignore_index: targets equal to it contribute 0 and drop out of the mean's denominator.
+        reduction: ``'mean'`` (default): :math:`\sum_i \ell_i / \sum_i w_{y_i}` over counted targets
+            (NaN if every target is ignored, as torch); ``'sum'``; ``'none'`` (shape of ``target``).
+    """
+    log_probs = as_float_array("log_probs", log_probs)
+    check_reduction(reduction)
+    _check_ignore_index(ignore_index)
+    class_axis = _class_axis(log_probs, "log_probs")
+    weight = _check_class_weight(weight, log_probs.shape[class_axis])
+    target = _check_class_indices(target, log_probs, class_axis, ignore_index, "log_probs")
+    losses, target_weights = _nll_terms(log_probs, target, weight, ignore_index, class_axis)
+    if reduction == "mean":
+        return jnp.sum(losses) / jnp.sum(target_weights)
+    return _reduce(losses, reduction)
+
+
+def cross_entropy_loss(
+    logits: jax.Array,
+    target: jax.Array,
+    weight: jax.Array | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> jax.Array:
+    r"""Softmax cross-entropy on logits (``torch.nn.functional.cross_entropy``), torch 2.13 semantics.
+
+    With :math:`\log p = \operatorname{log\_softmax}(x)` over the class axis, :math:`C` classes and
+    smoothing :math:`\varepsilon`:
+
+    - class-index target :math:`y_i`:
+      :math:`\ell_i = (1-\varepsilon)\,(-w_{y_i}\log p_{i,y_i})
+      + \tfrac{\varepsilon}{C}\,(-\sum_c w_c \log p_{i,c})`, 0 where :math:`y_i` = ``ignore_index``;
+      ``'mean'`` divides :math:`\sum_i \ell_i` by :math:`\sum_i w_{y_i}` over counted targets
+      (so an all-ignored batch gives NaN, as torch).
+    - class-probability target :math:`q_i` (same shape as the logits, floating point):
+      :math:`\tilde q = (1-\varepsilon) q + \varepsilon / C`,
+      :math:`\ell_i = -\sum_c w_c \tilde q_{i,c} \log p_{i,c}`; ``'mean'`` divides by the number of
+      samples :math:`N \cdot d_1 \cdots`. ``ignore_index`` >= 0 is refused here, as torch refuses it.
+
+    Args:
+        logits: (C,) unbatched, (N, C) or (N, C, d1, ...); class axis 0 for (C,), else 1.
+        target: integer class indices of shape (), (N,) or (N, d1, ...), or floating class
+            probabilities of the logits' shape (the shapes decide, as in torch).
+        weight: optional per-class weights, shape (C,).
+        ignore_index: class-index targets equal to it are skipped (default: -100).
+        reduction: ``'mean'`` (default) | ``'sum'`` | ``'none'`` (per-sample losses).
+        label_smoothing: :math:`\varepsilon` in [0, 1] (default: 0.0), a Python float.
+
+    The gradient with respect to the logits is :math:`(p - \tilde y) \cdot w` / denominator, computed
+    by autodiff of the log-softmax form. Under ``jit``, a donated logits buffer can hold that gradient.
+
+    Reference: ``torch.nn.functional.cross_entropy``; ``optax.softmax_cross_entropy_with_integer_labels``
+    is the unreduced, unweighted, unsmoothed (N, C) case.
+    """
+    logits = as_float_array("logits", logits)
+    check_reduction(reduction)
+    _check_ignore_index(ignore_index)
+    check_scalar_in_range("label_smoothing", label_smoothing, 0.0, 1.0)
+    class_axis = _class_axis(logits, "logits")
+    num_classes = logits.shape[class_axis]
+    weight = _check_class_weight(weight, num_classes)
+    target = jnp.asarray(target)
+    log_probs = log_softmax(logits, axis=class_axis)
+    if target.shape == logits.shape:
+        return _cross_entropy_with_probabilities(
+            log_probs, target, weight, ignore_index, reduction, label_smoothing, class_axis
+        )
+    target = _check_class_indices(target, logits, class_axis, ignore_index, "logits")
+    losses, target_weights = _nll_terms(log_probs, target, weight, ignore_index, class_axis)
+    if label_smoothing != 0.0:
+        class_weight = 1.0 if weight is None else weight.reshape(
+            _class_shape(logits.ndim, class_axis, num_classes)
+        )
+        smooth = -jnp.sum(log_probs * class_weight, axis=class_axis)
+        smooth = jnp.where(target != ignore_index, smooth, jnp.zeros_like(smooth))
+        losses = (1.0 - label_smoothing) * losses + (label_smoothing / num_classes) * smooth
+    if reduction == "mean":
+        return jnp.sum(losses) / jnp.sum(target_weights)
+    return _reduce(losses, reduction)
+
+
+def _cross_entropy_with_probabilities(
+    log_probs: jax.Array,
+    target: jax.Array,
+    weight: jax.Array | None,
+    ignore_index: int,
+    reduction: str,
+    label_smoothing: float,
+    class_axis: int,
+) -> jax.Array:
+    if not jnp.issubdtype(target.dtype, jnp.floating):
+        raise TypeError(
+            f"target with class probabilities (same shape as logits) must be floating point, "
+            f"got dtype {target.dtype}"
+        )
+    if ignore_index >= 0:
+        raise ValueError(
+            f"ignore_index is not supported with class-probability targets, got ignore_index="
+            f"{ignore_index} (use a negative value)"
+        )
+    num_classes = log_probs.shape[class_axis]
+    if label_smoothing != 0.0:
+        target = target * (1.0 - label_smoothing) + label_smoothing / num_classes
+    weighted_log_probs = log_probs * target
+    if weight is not None:
+        weighted_log_probs = weighted_log_probs * weight.reshape(
+            _class_shape(log_probs.ndim, class_axis, num_classes)
+        )
+    losses = -jnp.sum(weighted_log_probs, axis=class_axis)
+    if reduction == "mean":
+        return jnp.sum(losses) / (log_probs.size // num_classes)
+    return _reduce(losses, reduction)
+
+
+@jax.custom_jvp
+def _binary_cross_entropy_elementwise(probs: jax.Array, target: jax.Array) -> jax.Array:
+    log_p = jnp.maximum(jnp.log(probs), BCE_LOG_CLAMP)
+    log_not_p = jnp.maximum(jnp.log1p(-probs), BCE_LOG_CLAMP)
+    return -(target * log_p + (1.0 - target) * log_not_p)
+
+
+@_binary_cross_entropy_elementwise.defjvp
+def _binary_cross_entropy_jvp(primals, tangents):
+    probs, target = primals
+    probs_dot, target_dot = tangents
+    losses = _binary_cross_entropy_elementwise(probs, target)
+    d_probs = (probs - target) / jnp.maximum(probs * (1.0 - probs), BCE_GRAD_EPSILON)
+    d_target = jnp.maximum(jnp.log1p(-probs), BCE_LOG_CLAMP) - jnp.maximum(
+        jnp.log(probs), BCE_LOG_CLAMP
+    )
+    return losses, d_probs * probs_dot + d_target * target_dot
+
+
+def binary_cross_entropy(
+    probs: jax.Array,
+    target: jax.Array,
+    weight: jax.Array | None = None,
+    reduction: str = "mean",
+) -> jax.Array:
+    r"""Binary cross-entropy on probabilities (``torch.nn.functional.binary_cross_entropy``).
+
+    .. math:: \ell_i = -w_i\,[\,y_i \max(\log p_i, -100) + (1 - y_i) \max(\log(1 - p_i), -100)\,]
+
+    The clamp at -100 (torch's) keeps :math:`p \in \{0, 1\}` finite: a confident wrong prediction
+    costs 100. The gradient is torch's closed form
+    :math:`\partial\ell/\partial p = w (p - y) / \max(p(1-p), 10^{-12})`, finite at 0 and 1 where
+    autodiff of the clamped logs would give NaN.
+
+    Args:
+        probs: probabilities in [0, 1] (checked on concrete arrays), any shape.
+        target: same shape as ``probs``, values in [0, 1].
+        weight: optional, broadcasts to the shape of ``probs``.
+        reduction: ``'mean'`` (default, over all elements) | ``'sum'`` | ``'none'``.
+    """
+    probs = as_float_array("probs", probs)
+    target = as_float_array("target", target)
+    weight = _optional_float("weight", weight)
+    check_same_shape("target", target, "probs", probs)
+    check_reduction(reduction)
+    if weight is not None:
+        check_broadcastable("weight", weight, probs.shape)
+    if is_concrete(probs) and probs.size:
+        low, high = float(jnp.min(probs)), float(jnp.max(probs))
+        if not (0.0 <= low and high <= 1.0):
+            bad = low if not 0.0 <= low else high
+            raise ValueError(f"probs must lie in [0, 1], got {bad}")
+    losses = _binary_cross_entropy_elementwise(probs, target)
+    if weight is not None:
+        losses = losses * weight
+    return _reduce(losses, reduction)
+
+
+def _log_sigmoid(x: jax.Array) -> jax.Array:
+    r""":math:`\log\sigma(x) = \min(x, 0) - \log(1 + e^{-|x|})`, finite for every finite x."""
+    return jnp.minimum(x, 0.0) - jnp.log1p(jnp.exp(jnp.minimum(x, -x)))
+
+
+def binary_cross_entropy_with_logits(
+    logits: jax.Array,
+    target: jax.Array,
+    weight: jax.Array | None = None,
+    reduction: str = "mean",
+    pos_weight: jax.Array | None = None,
+) -> jax.Array:
+    r"""Binary cross-entropy on logits (``F.binary_cross_entropy_with_logits``), torch's form:
+
+    .. math:: \ell_i = w_i\,[\,(1 - y_i)\,x_i - (1 + (r - 1)\,y_i)\log\sigma(x_i)\,]
+
+    with :math:`r` the ``pos_weight`` (1 if absent) and :math:`\log\sigma` evaluated without
+    overflow, so logits of :math:`\pm 10^4` give exact losses. Equal to
+    :math:`-w[r\,y\log\sigma(x) + (1-y)\log(1-\sigma(x))]`.
+
+    Args:
+        logits: any shape, floating point.
+        target: same shape as ``logits``, values in [0, 1].
+        weight: optional, broadcasts to the shape of ``logits``.
+        reduction: ``'mean'`` (default, over all elements) | ``'sum'`` | ``'none'``.
+        pos_weight: optional weight of positive examples; broadcasts to the shape of ``logits``,
+            so a (C,) vector weights the last (class) axis of (N, C) logits.
+    """
+    logits = as_float_array("logits", logits)
+    target = as_float_array("target", target)
+    weight = _optional_float("weight", weight)
+    pos_weight = _optional_float("pos_weight", pos_weight)
+    check_same_shape("target", target, "logits", logits)
+    check_reduction(reduction)
+    log_sigmoid = _log_sigmoid(logits)
+    if pos_weight is not None:
+        check_broadcastable("pos_weight", pos_weight, logits.shape)
+        log_sigmoid = log_sigmoid * ((pos_weight - 1.0) * target + 1.0)
+    losses = (1.0 - target) * logits - log_sigmoid
+    if weight is not None:
+        check_broadcastable("weight", weight, logits.shape)
+        losses = losses * weight
+    return _reduce(losses, reduction)
