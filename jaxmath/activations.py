@@ -43,14 +43,21 @@ def _negative_abs(x: jax.Array) -> jax.Array:
 def sigmoid(x: jax.Array) -> jax.Array:
     r"""Logistic sigmoid :math:`\sigma(x) = 1 / (1 + e^{-x})`.
 
-    Evaluated as :math:`1/(1+z)` for :math:`x \ge 0` and :math:`z/(1+z)` for :math:`x < 0` with
-    :math:`z = e^{-|x|} \le 1`, so no exponential overflows and both branches have finite gradients.
+    Evaluated as :math:`1/(1+e^{-x})` for :math:`x \ge 0` and :math:`e^{x}/(1+e^{x})` for
+    :math:`x < 0`, each branch fed only its own half of the inputs (the other half sees 0), so no
+    exponential overflows, both branches have finite gradients, and :math:`\sigma'(0) = 1/4`.
 
     Reference: ``torch.sigmoid``, ``scipy.special.expit``.
     """
     x = as_float_array("x", x)
-    z = jnp.exp(_negative_abs(x))
-    return jnp.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
+    positive = x >= 0
+    exp_neg_positive_part = jnp.exp(-jnp.where(positive, x, 0.0))
+    exp_negative_part = jnp.exp(jnp.where(positive, 0.0, x))
+    return jnp.where(
+        positive,
+        1.0 / (1.0 + exp_neg_positive_part),
+        exp_negative_part / (1.0 + exp_negative_part),
+    )
 
 
 def relu(x: jax.Array) -> jax.Array:

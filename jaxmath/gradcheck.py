@@ -47,7 +47,10 @@ class GradientCheck(NamedTuple):
 
 def default_eps(dtype: Any) -> float:
     """The central-difference step for ``dtype``: the cube root of its machine epsilon."""
-    return float(np.cbrt(np.finfo(np.dtype(dtype)).eps))
+    dtype = np.dtype(dtype)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"dtype must be a floating-point dtype, got {dtype}")
+    return float(np.cbrt(jnp.finfo(dtype).eps))
 
 
 def _flat_input(x: Any) -> tuple[jax.Array, Callable[[jax.Array], Any]]:

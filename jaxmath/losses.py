@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxmath._validation import (
     as_float_array,
@@ -45,7 +46,9 @@ __all__ = [
 ]
 
 BCE_LOG_CLAMP = -100.0  # torch clamps log(p) and log(1 - p) at -100 in binary_cross_entropy
-BCE_GRAD_EPSILON = 1e-12  # torch's floor on p (1 - p) in binary_cross_entropy's backward
+# torch's floor on p (1 - p) in binary_cross_entropy's backward: a float32 constant (1e-12 rounded
+# to float32) in every dtype, which matters at p = 0 and p = 1 in float64.
+BCE_GRAD_EPSILON = 9.999999960041972e-13
 
 
 def _reduce(losses: jax.Array, reduction: str) -> jax.Array:
@@ -158,8 +161,9 @@ def _check_class_indices(
         )
     num_classes = scores.shape[class_axis]
     if is_concrete(target) and target.size:
-        counted = jnp.where(target == ignore_index, 0, target)
-        low, high = int(jnp.min(counted)), int(jnp.max(counted))
+        values = np.asarray(target)
+        counted = np.where(values == ignore_index, 0, values)
+        low, high = int(counted.min()), int(counted.max())
         if low < 0 or high >= num_classes:
             bad = low if low < 0 else high
             raise ValueError(
@@ -191,6 +195,18 @@ def _nll_terms(
     target_weights = jnp.ones_like(picked) if weight is None else weight[safe_target]
     target_weights = jnp.where(counted, target_weights, jnp.zeros_like(target_weights))
     return -target_weights * picked, target_weights
+
+
+def _mean_over_counted(
+    losses: jax.Array, target_weights: jax.Array, counted: jax.Array
+) -> jax.Array:
+    """sum(losses) / sum(w[y]) over counted targets. When every target is ignored the result is NaN
+    (0/0) with a zero gradient, as torch's nll_loss gives; a zero total weight gives NaN for both."""
+    any_counted = jnp.any(counted)
+    total_weight = jnp.sum(target_weights)
+    safe_total = jnp.where(any_counted, total_weight, jnp.ones_like(total_weight))
+    nan = jnp.full_like(total_weight, float("nan"))
+    return jnp.where(any_counted, jnp.sum(losses) / safe_total, nan)
 
 
 def _check_ignore_index(ignore_index: int) -> None:
@@ -225,7 +241,7 @@ def nll_loss(
     target = _check_class_indices(target, log_probs, class_axis, ignore_index, "log_probs")
     losses, target_weights = _nll_terms(log_probs, target, weight, ignore_index, class_axis)
     if reduction == "mean":
-        return jnp.sum(losses) / jnp.sum(target_weights)
+        return _mean_over_counted(losses, target_weights, target != ignore_index)
     return _reduce(losses, reduction)
 
 
@@ -290,7 +306,7 @@ def cross_entropy_loss(
         smooth = jnp.where(target != ignore_index, smooth, jnp.zeros_like(smooth))
         losses = (1.0 - label_smoothing) * losses + (label_smoothing / num_classes) * smooth
     if reduction == "mean":
-        return jnp.sum(losses) / jnp.sum(target_weights)
+        return _mean_over_counted(losses, target_weights, target != ignore_index)
     return _reduce(losses, reduction)
 
 
@@ -375,7 +391,8 @@ def binary_cross_entropy(
     if weight is not None:
         check_broadcastable("weight", weight, probs.shape)
     if is_concrete(probs) and probs.size:
-        low, high = float(jnp.min(probs)), float(jnp.max(probs))
+        values = np.asarray(probs)
+        low, high = float(values.min()), float(values.max())
         if not (0.0 <= low and high <= 1.0):
             bad = low if not 0.0 <= low else high
             raise ValueError(f"probs must lie in [0, 1], got {bad}")

@@ -35,10 +35,17 @@ def _negative_abs(x: torch.Tensor) -> torch.Tensor:
 
 
 def sigmoid(x: torch.Tensor) -> torch.Tensor:
-    r"""Logistic sigmoid :math:`1 / (1 + e^{-x})`, via :math:`z = e^{-|x|}` (never overflows)."""
+    r"""Logistic sigmoid :math:`1 / (1 + e^{-x})`, each branch fed only its half (never overflows)."""
     x = as_float_tensor("x", x)
-    z = torch.exp(_negative_abs(x))
-    return torch.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
+    positive = x >= 0
+    zero = torch.zeros_like(x)
+    exp_neg_positive_part = torch.exp(-torch.where(positive, x, zero))
+    exp_negative_part = torch.exp(torch.where(positive, zero, x))
+    return torch.where(
+        positive,
+        1.0 / (1.0 + exp_neg_positive_part),
+        exp_negative_part / (1.0 + exp_negative_part),
+    )
 
 
 def relu(x: torch.Tensor) -> torch.Tensor:

@@ -37,6 +37,10 @@ class GradientCheck(NamedTuple):
 
 def default_eps(dtype: Any) -> float:
     """The central-difference step for ``dtype``: the cube root of its machine epsilon."""
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(
+            f"dtype must be a floating-point dtype, got {str(dtype).removeprefix('torch.')}"
+        )
     return float(torch.finfo(dtype).eps) ** (1.0 / 3.0)
 
 

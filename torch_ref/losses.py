@@ -28,7 +28,9 @@ __all__ = [
 ]
 
 BCE_LOG_CLAMP = -100.0
-BCE_GRAD_EPSILON = 1e-12
+# torch's floor on p (1 - p) in binary_cross_entropy's backward: a float32 constant (1e-12 rounded
+# to float32) in every dtype, which matters at p = 0 and p = 1 in float64.
+BCE_GRAD_EPSILON = 9.999999960041972e-13
 
 
 def _reduce(losses: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -154,6 +156,18 @@ def _nll_terms(
     return -target_weights * picked, target_weights
 
 
+def _mean_over_counted(
+    losses: torch.Tensor, target_weights: torch.Tensor, counted: torch.Tensor
+) -> torch.Tensor:
+    """sum(losses) / sum(w[y]) over counted targets. When every target is ignored the result is NaN
+    (0/0) with a zero gradient, as torch's nll_loss gives; a zero total weight gives NaN for both."""
+    any_counted = torch.any(counted)
+    total_weight = torch.sum(target_weights)
+    safe_total = torch.where(any_counted, total_weight, torch.ones_like(total_weight))
+    nan = torch.full_like(total_weight, float("nan"))
+    return torch.where(any_counted, torch.sum(losses) / safe_total, nan)
+
+
 def _check_ignore_index(ignore_index: int) -> None:
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
         raise TypeError(f"ignore_index must be an int, got {ignore_index!r}")
@@ -175,7 +189,7 @@ def nll_loss(
     target = _check_class_indices(target, log_probs, class_axis, ignore_index, "log_probs")
     losses, target_weights = _nll_terms(log_probs, target, weight, ignore_index, class_axis)
     if reduction == "mean":
-        return torch.sum(losses) / torch.sum(target_weights)
+        return _mean_over_counted(losses, target_weights, target != ignore_index)
     return _reduce(losses, reduction)
 
 
@@ -213,7 +227,7 @@ def cross_entropy_loss(
         smooth = torch.where(target != ignore_index, smooth, torch.zeros_like(smooth))
         losses = (1.0 - label_smoothing) * losses + (label_smoothing / num_classes) * smooth
     if reduction == "mean":
-        return torch.sum(losses) / torch.sum(target_weights)
+        return _mean_over_counted(losses, target_weights, target != ignore_index)
     return _reduce(losses, reduction)
 
 
@@ -291,7 +305,7 @@ def binary_cross_entropy(
     if weight is not None:
         check_broadcastable("weight", weight, probs.shape)
     if probs.numel():
-        low, high = float(probs.min()), float(probs.max())
+        low, high = float(probs.detach().min()), float(probs.detach().max())
         if not (0.0 <= low and high <= 1.0):
             bad = low if not 0.0 <= low else high
             raise ValueError(f"probs must lie in [0, 1], got {bad}")

@@ -1,0 +1,341 @@
+"""The parity suite's machinery: case records, the tolerance table, framework adapters, comparisons.
+
+Modelled on PyTorch's OpInfo (``torch/testing/_internal/opinfo/core.py``), in a few hundred lines: an
+op is described once in ``cases.py`` (its name, its upstream references, a sample-input generator, edge
+inputs, error inputs), and the generic tests in ``test_parity.py`` run over every row. Samples are
+NumPy arrays, so jaxmath and torch_ref are fed exactly the same numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+
+import jaxmath
+import torch_ref
+
+DTYPES = ("float32", "float64")
+
+
+class Tolerance(NamedTuple):
+    rtol: float
+    atol: float
+
+
+#: One table: the tolerance for comparing two implementations, by kind of op and dtype.
+#: Each kind looser than "elementwise" says why.
+TOLERANCES: Mapping[str, Mapping[str, Tolerance]] = {
+    # One transcendental per element: XLA's and torch's exp/log/erf differ by a few ulp. The float32
+    # atol covers gradients that are small differences of O(1) terms (gelu's near x = -3).
+    "elementwise": {"float32": Tolerance(1e-5, 1e-5), "float64": Tolerance(1e-10, 1e-12)},
+    # Sums over an axis: the two libraries add in different orders, errors grow with the length.
+    "reduction": {"float32": Tolerance(2e-5, 1e-5), "float64": Tolerance(1e-10, 1e-11)},
+    # Matmul chains (MLPs): rounding compounds through layers; float32 matmuls block differently.
+    "matmul": {"float32": Tolerance(1e-4, 1e-5), "float64": Tolerance(1e-10, 1e-12)},
+    # Central differences against an analytic gradient: truncation O(h^2) plus rounding
+    # O(eps_mach / h) with h = eps_mach^(1/3) leave ~eps_mach^(2/3): 4e-11 in float64, 2.5e-5 in
+    # float32, times the function's scale.
+    "finite_difference": {"float32": Tolerance(1e-2, 1e-3), "float64": Tolerance(1e-6, 1e-8)},
+}
+
+#: Tolerance for jaxmath/torch_ref gradients against numerical_gradient (always float64).
+NUMERICAL_GRADIENT_TOLERANCE = TOLERANCES["finite_difference"]["float64"]
+
+
+def tolerance(kind: str, dtype: str) -> Tolerance:
+    return TOLERANCES[kind][dtype]
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """One call: positional and keyword arguments as NumPy arrays / Python values."""
+
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    description: str = ""
+    grad_argnums: tuple[int, ...] | None = None  # None: the case's default
+
+    def __repr__(self) -> str:
+        return f"Sample({self.description or 'no description'})"
+
+
+@dataclasses.dataclass(frozen=True)
+class ErrorInput:
+    """A bad call, the exception both packages must raise, and a regex its message must match.
+
+    ``upstream_rejects``: the upstream reference rejects the same input too (with its own exception),
+    which the suite also checks, so we know we refuse only what the reference refuses.
+    """
+
+    sample: Sample
+    exception: type[Exception]
+    match: str
+    upstream_rejects: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """An upstream implementation: ``framework`` is 'torch' (tensors in, autograd-able) or 'numpy'."""
+
+    name: str
+    function: Callable[..., Any]
+    framework: str = "torch"
+
+
+@dataclasses.dataclass(frozen=True)
+class Framework:
+    """How the suite talks to one of the two packages."""
+
+    name: str
+    package: Any
+    asarray: Callable[[Any], Any]
+    to_numpy: Callable[[Any], Any]
+    dtype: Callable[[str], Any]
+
+
+def _jax_asarray(value: Any) -> Any:
+    return jnp.asarray(value) if isinstance(value, np.ndarray | np.generic) else value
+
+
+def _torch_asarray(value: Any) -> Any:
+    if not isinstance(value, np.ndarray | np.generic):
+        return value
+    if np.issubdtype(value.dtype, np.integer):
+        return torch.from_numpy(np.asarray(value, dtype=np.int64))
+    return torch.from_numpy(np.array(value))
+
+
+def _torch_to_numpy(value: Any) -> Any:
+    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+
+
+JAX = Framework("jaxmath", jaxmath, _jax_asarray, np.asarray, np.dtype)
+TORCH = Framework("torch_ref", torch_ref, _torch_asarray, _torch_to_numpy, lambda n: getattr(torch, n))
+
+
+def _is_array_leaf(value: Any) -> bool:
+    return isinstance(value, np.ndarray | np.generic | jax.Array | torch.Tensor)
+
+
+def map_tree(function: Callable[[Any], Any], tree: Any) -> Any:
+    """Apply ``function`` to the array leaves of nested dicts/lists/tuples/NamedTuples."""
+    if isinstance(tree, Mapping):
+        return {key: map_tree(function, value) for key, value in tree.items()}
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
+        return type(tree)(*(map_tree(function, item) for item in tree))
+    if isinstance(tree, list | tuple):
+        return type(tree)(map_tree(function, item) for item in tree)
+    return function(tree) if _is_array_leaf(tree) else tree
+
+
+def leaves(tree: Any) -> list[Any]:
+    """Leaves in a fixed order (dict keys sorted, like JAX) for comparing two trees."""
+    if isinstance(tree, Mapping):
+        return [leaf for key in sorted(tree) for leaf in leaves(tree[key])]
+    if isinstance(tree, list | tuple):
+        return [leaf for item in tree for leaf in leaves(item)]
+    return [tree]
+
+
+def to_framework(framework: Framework, sample: Sample) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    args = tuple(map_tree(framework.asarray, arg) for arg in sample.args)
+    kwargs = {key: map_tree(framework.asarray, value) for key, value in sample.kwargs.items()}
+    return args, kwargs
+
+
+def to_numpy_tree(framework: Framework, tree: Any) -> Any:
+    return map_tree(framework.to_numpy, tree)
+
+
+def assert_trees_close(actual: Any, expected: Any, tol: Tolerance, context: str) -> None:
+    """Leafwise ``|actual - expected| <= atol + rtol |expected|``, NaN equal to NaN, inf to inf."""
+    actual_leaves, expected_leaves = leaves(actual), leaves(expected)
+    assert len(actual_leaves) == len(expected_leaves), f"{context}: tree structures differ"
+    for index, (got, want) in enumerate(zip(actual_leaves, expected_leaves, strict=True)):
+        got, want = np.asarray(got), np.asarray(want)
+        assert got.shape == want.shape, f"{context} leaf {index}: shape {got.shape} != {want.shape}"
+        if got.dtype == bool or want.dtype == bool:
+            np.testing.assert_array_equal(got, want, err_msg=f"{context} leaf {index}")
+            continue
+        np.testing.assert_allclose(
+            got.astype(np.float64),
+            want.astype(np.float64),
+            rtol=tol.rtol,
+            atol=tol.atol,
+            equal_nan=True,
+            err_msg=f"{context} leaf {index}",
+        )
+
+
+def no_samples(*_: Any) -> Iterator[Sample]:
+    return iter(())
+
+
+def no_errors() -> Iterator[ErrorInput]:
+    return iter(())
+
+
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One public function, described once.
+
+    name: the attribute of jaxmath and torch_ref (and the module ``module`` of both).
+    sample_inputs: ``(rng, dtype) -> samples``; ``rng`` is a seeded ``np.random.Generator``.
+    references: upstream implementations fed the same samples (``torch.nn.functional``, scipy, ...).
+    edge_inputs: ``(dtype) -> samples`` at the extremes (1e4 logits, p in {0, 1}); compared with
+        the references, forward and gradient, NaN where the reference gives NaN.
+    error_inputs: ``() -> ErrorInput``s, each raised identically by both packages.
+    grad_argnums: positional arguments to differentiate (empty: not differentiable).
+    kind: key into ``TOLERANCES``.
+    call: ``(framework, *args, **kwargs)``; default calls the function by name.
+    compare: ``(actual, expected, tol, context)``; default :func:`assert_trees_close`.
+    jit: whether the jit tests apply (False for functions taking Python callables or dtypes).
+    """
+
+    name: str
+    module: str
+    sample_inputs: Callable[[np.random.Generator, str], Iterator[Sample]]
+    references: tuple[Reference, ...] = ()
+    edge_inputs: Callable[[str], Iterator[Sample]] = no_samples
+    error_inputs: Callable[[], Iterator[ErrorInput]] = no_errors
+    grad_argnums: tuple[int, ...] = (0,)
+    kind: str = "elementwise"
+    call: Callable[..., Any] | None = None
+    compare: Callable[[Any, Any, Tolerance, str], None] = assert_trees_close
+    jit: bool = True
+
+    def function(self, framework: Framework) -> Callable[..., Any]:
+        """The public function itself, ``<package>.<module>.<name>``."""
+        return getattr(getattr(framework.package, self.module), self.name)
+
+    def invoke(self, framework: Framework, *args: Any, **kwargs: Any) -> Any:
+        """Call through ``call`` if the case has one, else the function itself."""
+        if self.call is not None:
+            return self.call(framework, *args, **kwargs)
+        return self.function(framework)(*args, **kwargs)
+
+    def __call__(self, framework: Framework, sample: Sample) -> Any:
+        args, kwargs = to_framework(framework, sample)
+        return self.invoke(framework, *args, **kwargs)
+
+    def grad_positions(self, sample: Sample) -> tuple[int, ...]:
+        return self.grad_argnums if sample.grad_argnums is None else sample.grad_argnums
+
+    def __repr__(self) -> str:
+        return f"Case({self.module}.{self.name})"
+
+
+def rng_for(case: Case, dtype: str) -> np.random.Generator:
+    """A generator seeded by the case and dtype, so every run and worker sees the same samples."""
+    seed = sum(ord(character) for character in f"{case.module}.{case.name}/{dtype}")
+    return np.random.default_rng(seed)
+
+
+# ----------------------------------------------------------------------------------------------
+# Calling a case with gradients, in each framework
+# ----------------------------------------------------------------------------------------------
+
+
+def cotangent_for(output: Any, seed: int = 0) -> np.ndarray:
+    """A fixed random cotangent, so a vector-Jacobian product tests every output, not their sum.
+
+    ``output`` is anything with a shape and dtype (an array, or ``jax.eval_shape``'s result).
+    """
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0.5, 1.5, size=output.shape).astype(output.dtype)
+
+
+def jax_cotangent(case: Case, sample: Sample) -> np.ndarray:
+    """The cotangent for jaxmath's output on ``sample``, from its shape alone (nothing compiled)."""
+    args, kwargs = to_framework(JAX, sample)
+    arrays, static = split_static(kwargs)
+    return cotangent_for(jax.eval_shape(functools.partial(case.invoke, JAX, **static), *args, **arrays))
+
+
+def split_static(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Keyword arguments that are arrays are traced under jit; options and Python numbers are static."""
+    arrays = {key: value for key, value in kwargs.items() if _is_array_leaf(value)}
+    static = {key: value for key, value in kwargs.items() if key not in arrays}
+    return arrays, static
+
+
+def jax_output(case: Case, sample: Sample) -> Any:
+    """jaxmath's result for ``sample``, through one ``jax.jit`` when the case allows it.
+
+    Compiling the whole call once is ~4x faster than JAX's eager op-by-op compilation; eager
+    execution is compared with jit in test_jit_matches_eager_without_recompiling.
+    """
+    args, kwargs = to_framework(JAX, sample)
+    arrays, static = split_static(kwargs)
+    function = functools.partial(case.invoke, JAX, **static)
+    return (jax.jit(function) if case.jit else function)(*args, **arrays)
+
+
+def jax_vjp(case: Case, sample: Sample, cotangent: np.ndarray) -> list[np.ndarray]:
+    """The vector-Jacobian product of jaxmath's call with respect to the case's grad positions."""
+    positions = case.grad_positions(sample)
+    args, kwargs = to_framework(JAX, sample)
+    arrays, static = split_static(kwargs)
+
+    def pullback(differentiable: tuple[Any, ...], cotangent: Any, array_kwargs: dict) -> Any:
+        def partial_call(*values: Any) -> Any:
+            full = list(args)
+            for position, value in zip(positions, values, strict=True):
+                full[position] = value
+            return case.invoke(JAX, *full, **array_kwargs, **static)
+
+        return jax.vjp(partial_call, *differentiable)[1](cotangent)
+
+    if case.jit:
+        pullback = jax.jit(pullback)
+    gradients = pullback(tuple(args[p] for p in positions), jnp.asarray(cotangent), arrays)
+    return [np.asarray(gradient) for gradient in gradients]
+
+
+def torch_vjp(
+    function: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any],
+    positions: tuple[int, ...], cotangent: np.ndarray,
+) -> list[np.ndarray]:
+    args = list(args)
+    for position in positions:
+        args[position] = args[position].clone().requires_grad_(True)
+    output = function(*args, **kwargs)
+    gradients = torch.autograd.grad(
+        output, [args[position] for position in positions], torch.from_numpy(cotangent.copy()),
+        allow_unused=True,
+    )
+    return [
+        np.zeros(args[position].shape) if gradient is None else _torch_to_numpy(gradient)
+        for position, gradient in zip(positions, gradients, strict=True)
+    ]
+
+
+def torch_ref_vjp(case: Case, sample: Sample, cotangent: np.ndarray) -> list[np.ndarray]:
+    args, kwargs = to_framework(TORCH, sample)
+    return torch_vjp(
+        functools.partial(case.invoke, TORCH), args, kwargs, case.grad_positions(sample), cotangent
+    )
+
+
+def reference_vjp(
+    reference: Reference, case: Case, sample: Sample, cotangent: np.ndarray
+) -> list[np.ndarray]:
+    args, kwargs = to_framework(TORCH, sample)
+    return torch_vjp(reference.function, args, kwargs, case.grad_positions(sample), cotangent)
+
+
+def reference_output(reference: Reference, sample: Sample) -> Any:
+    if reference.framework == "numpy":
+        return reference.function(*sample.args, **sample.kwargs)
+    args, kwargs = to_framework(TORCH, sample)
+    with torch.no_grad():
+        return to_numpy_tree(TORCH, reference.function(*args, **kwargs))
