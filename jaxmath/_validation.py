@@ -77,7 +77,9 @@ def as_int_array(name: str, x: Any) -> jax.Array:
     """Return ``x`` as a JAX array, raising TypeError unless its dtype is integer."""
     array = _as_array(name, x)
     if not jnp.issubdtype(array.dtype, jnp.integer):
-        raise TypeError(f"{name} must be an integer array of class indices, got dtype {array.dtype}")
+        raise TypeError(
+            f"{name} must be an integer array of class indices, got dtype {array.dtype}"
+        )
     return array
 
 
@@ -87,7 +89,9 @@ def check_axis(name: str, axis: Any, ndim: int) -> int:
         raise TypeError(f"{name} must be an int, got {axis!r}")
     lowest, highest = -max(ndim, 1), max(ndim, 1) - 1
     if not lowest <= axis <= highest:
-        raise ValueError(f"{name} must be in [{lowest}, {highest}] for a {ndim}-d input, got {axis}")
+        raise ValueError(
+            f"{name} must be in [{lowest}, {highest}] for a {ndim}-d input, got {axis}"
+        )
     return int(axis) % max(ndim, 1)
 
 

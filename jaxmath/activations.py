@@ -141,7 +141,9 @@ def _shifted(x: jax.Array, axis: int) -> tuple[jax.Array, jax.Array]:
 def _validated_axis(x: jax.Array, axis: int) -> tuple[jax.Array, int]:
     x = as_float_array("x", x)
     if x.ndim == 0:
-        raise ValueError(f"x must have at least 1 dimension for a reduction over axis, got shape {x.shape}")
+        raise ValueError(
+            f"x must have at least 1 dimension for a reduction over axis, got shape {x.shape}"
+        )
     return x, check_axis("axis", axis, x.ndim)
 
 

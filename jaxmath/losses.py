@@ -299,8 +299,10 @@ def cross_entropy_loss(
     target = _check_class_indices(target, logits, class_axis, ignore_index, "logits")
     losses, target_weights = _nll_terms(log_probs, target, weight, ignore_index, class_axis)
     if label_smoothing != 0.0:
-        class_weight = 1.0 if weight is None else weight.reshape(
-            _class_shape(logits.ndim, class_axis, num_classes)
+        class_weight = (
+            1.0
+            if weight is None
+            else weight.reshape(_class_shape(logits.ndim, class_axis, num_classes))
         )
         smooth = -jnp.sum(log_probs * class_weight, axis=class_axis)
         smooth = jnp.where(target != ignore_index, smooth, jnp.zeros_like(smooth))
@@ -393,8 +395,8 @@ def binary_cross_entropy(
     if is_concrete(probs) and probs.size:
         values = np.asarray(probs)
         low, high = float(values.min()), float(values.max())
-        if not (0.0 <= low and high <= 1.0):
-            bad = low if not 0.0 <= low else high
+        if not (low >= 0.0 and high <= 1.0):
+            bad = low if not low >= 0.0 else high
             raise ValueError(f"probs must lie in [0, 1], got {bad}")
     losses = _binary_cross_entropy_elementwise(probs, target)
     if weight is not None:

@@ -26,7 +26,9 @@ def normal(rng: np.random.Generator, shape: tuple[int, ...], dtype: str, scale: 
     return (scale * rng.standard_normal(shape)).astype(dtype)
 
 
-def uniform(rng: np.random.Generator, shape: tuple[int, ...], dtype: str, low: float, high: float) -> Any:
+def uniform(
+    rng: np.random.Generator, shape: tuple[int, ...], dtype: str, low: float, high: float
+) -> Any:
     return rng.uniform(low, high, size=shape).astype(dtype)
 
 
@@ -52,9 +54,14 @@ REDUCTIONS = ("mean", "sum", "none")
 # ----------------------------------------------------------------------------------------------
 
 
-def elementwise_samples(**kwargs_options: Any) -> Callable[[np.random.Generator, str], Iterator[Sample]]:
+def elementwise_samples(
+    **kwargs_options: Any,
+) -> Callable[[np.random.Generator, str], Iterator[Sample]]:
     """Samples over ACTIVATION_SHAPES (batch of one included), for each keyword setting given."""
-    settings = [dict(zip(kwargs_options, values, strict=True)) for values in zip(*kwargs_options.values(), strict=True)] or [{}]
+    settings = [
+        dict(zip(kwargs_options, values, strict=True))
+        for values in zip(*kwargs_options.values(), strict=True)
+    ] or [{}]
 
     def samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
         for kwargs in settings:
@@ -76,15 +83,26 @@ def float_input_errors(**kwargs: Any) -> Callable[[], Iterator[ErrorInput]]:
 
     def errors() -> Iterator[ErrorInput]:
         yield ErrorInput(
-            Sample((np.arange(3),), kwargs, "integer x"), TypeError, r"x must be a floating-point array, got dtype int"
+            Sample((np.arange(3),), kwargs, "integer x"),
+            TypeError,
+            r"x must be a floating-point array, got dtype int",
         )
 
     return errors
 
 
 def axis_samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
-    for shape, axis in (((1,), -1), ((7,), 0), ((3, 4), -1), ((3, 4), 0), ((2, 3, 5), 1), ((1, 6), -1)):
-        yield Sample((normal(rng, shape, dtype, scale=3.0),), {"axis": axis}, f"shape {shape} axis {axis}")
+    for shape, axis in (
+        ((1,), -1),
+        ((7,), 0),
+        ((3, 4), -1),
+        ((3, 4), 0),
+        ((2, 3, 5), 1),
+        ((1, 6), -1),
+    ):
+        yield Sample(
+            (normal(rng, shape, dtype, scale=3.0),), {"axis": axis}, f"shape {shape} axis {axis}"
+        )
 
 
 def axis_edges(dtype: str) -> Iterator[Sample]:
@@ -97,10 +115,24 @@ def axis_edges(dtype: str) -> Iterator[Sample]:
 
 def axis_errors() -> Iterator[ErrorInput]:
     x = np.zeros((2, 3))
-    yield ErrorInput(Sample((x,), {"axis": 2}, "axis out of range"), ValueError, r"axis must be in \[-2, 1\] for a 2-d input, got 2")
-    yield ErrorInput(Sample((x,), {"axis": 1.0}, "float axis"), TypeError, r"axis must be an int, got 1.0")
-    yield ErrorInput(Sample((np.float64(1.0) * np.ones(()),), {}, "0-d x"), ValueError, r"x must have at least 1 dimension")
-    yield ErrorInput(Sample((np.arange(3),), {}, "integer x"), TypeError, r"x must be a floating-point array, got dtype int")
+    yield ErrorInput(
+        Sample((x,), {"axis": 2}, "axis out of range"),
+        ValueError,
+        r"axis must be in \[-2, 1\] for a 2-d input, got 2",
+    )
+    yield ErrorInput(
+        Sample((x,), {"axis": 1.0}, "float axis"), TypeError, r"axis must be an int, got 1.0"
+    )
+    yield ErrorInput(
+        Sample((np.float64(1.0) * np.ones(()),), {}, "0-d x"),
+        ValueError,
+        r"x must have at least 1 dimension",
+    )
+    yield ErrorInput(
+        Sample((np.arange(3),), {}, "integer x"),
+        TypeError,
+        r"x must be a floating-point array, got dtype int",
+    )
 
 
 def _scipy_on_float64(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -114,90 +146,183 @@ def _scipy_on_float64(function: Callable[..., Any]) -> Callable[..., Any]:
 
 ACTIVATION_CASES = [
     Case(
-        "sigmoid", "activations", elementwise_samples(),
-        references=(Reference("torch.sigmoid", torch.sigmoid), Reference("scipy.special.expit", _scipy_on_float64(scipy.special.expit), "numpy")),
-        edge_inputs=elementwise_edges(), error_inputs=float_input_errors(),
+        "sigmoid",
+        "activations",
+        elementwise_samples(),
+        references=(
+            Reference("torch.sigmoid", torch.sigmoid),
+            Reference("scipy.special.expit", _scipy_on_float64(scipy.special.expit), "numpy"),
+        ),
+        edge_inputs=elementwise_edges(),
+        error_inputs=float_input_errors(),
     ),
     Case(
-        "relu", "activations", elementwise_samples(),
+        "relu",
+        "activations",
+        elementwise_samples(),
         references=(Reference("torch.nn.functional.relu", F.relu),),
-        edge_inputs=elementwise_edges(), error_inputs=float_input_errors(),
+        edge_inputs=elementwise_edges(),
+        error_inputs=float_input_errors(),
     ),
     Case(
-        "leaky_relu", "activations", elementwise_samples(negative_slope=(0.01, 0.2)),
+        "leaky_relu",
+        "activations",
+        elementwise_samples(negative_slope=(0.01, 0.2)),
         references=(Reference("torch.nn.functional.leaky_relu", F.leaky_relu),),
         edge_inputs=elementwise_edges(negative_slope=0.1),
-        error_inputs=lambda: iter([
-            ErrorInput(Sample((np.zeros(3),), {"negative_slope": "0.1"}, "string slope"), TypeError, r"negative_slope must be a real number, got '0.1'"),
-            ErrorInput(Sample((np.arange(3),), {}, "integer x"), TypeError, r"x must be a floating-point array, got dtype int"),
-        ]),
+        error_inputs=lambda: iter(
+            [
+                ErrorInput(
+                    Sample((np.zeros(3),), {"negative_slope": "0.1"}, "string slope"),
+                    TypeError,
+                    r"negative_slope must be a real number, got '0.1'",
+                ),
+                ErrorInput(
+                    Sample((np.arange(3),), {}, "integer x"),
+                    TypeError,
+                    r"x must be a floating-point array, got dtype int",
+                ),
+            ]
+        ),
     ),
     Case(
-        "tanh", "activations", elementwise_samples(),
+        "tanh",
+        "activations",
+        elementwise_samples(),
         references=(Reference("torch.tanh", torch.tanh), Reference("numpy.tanh", np.tanh, "numpy")),
-        edge_inputs=elementwise_edges(), error_inputs=float_input_errors(),
+        edge_inputs=elementwise_edges(),
+        error_inputs=float_input_errors(),
     ),
     Case(
-        "silu", "activations", elementwise_samples(),
+        "silu",
+        "activations",
+        elementwise_samples(),
         references=(Reference("torch.nn.functional.silu", F.silu),),
-        edge_inputs=elementwise_edges(), error_inputs=float_input_errors(),
+        edge_inputs=elementwise_edges(),
+        error_inputs=float_input_errors(),
     ),
     Case(
-        "softplus", "activations",
+        "softplus",
+        "activations",
         elementwise_samples(beta=(1.0, 2.0, 0.5), threshold=(20.0, 5.0, 20.0)),
         references=(Reference("torch.nn.functional.softplus", F.softplus),),
-        edge_inputs=lambda dtype: iter([
-            Sample((extremes(dtype),), {}, "extremes, defaults"),
-            Sample((extremes(dtype),), {"beta": 3.0, "threshold": 1.0}, "extremes, low threshold"),
-        ]),
-        error_inputs=lambda: iter([
-            ErrorInput(Sample((np.zeros(3),), {"beta": 0.0}, "beta 0"), ValueError, r"beta must be > 0.0, got 0.0"),
-            ErrorInput(Sample((np.zeros(3),), {"beta": -1.0}, "beta < 0"), ValueError, r"beta must be > 0.0, got -1.0"),
-            ErrorInput(Sample((np.zeros(3),), {"threshold": float("nan")}, "NaN threshold"), ValueError, r"threshold must not be NaN"),
-            ErrorInput(Sample((np.arange(3),), {}, "integer x"), TypeError, r"x must be a floating-point array, got dtype int"),
-        ]),
+        edge_inputs=lambda dtype: iter(
+            [
+                Sample((extremes(dtype),), {}, "extremes, defaults"),
+                Sample(
+                    (extremes(dtype),), {"beta": 3.0, "threshold": 1.0}, "extremes, low threshold"
+                ),
+            ]
+        ),
+        error_inputs=lambda: iter(
+            [
+                ErrorInput(
+                    Sample((np.zeros(3),), {"beta": 0.0}, "beta 0"),
+                    ValueError,
+                    r"beta must be > 0.0, got 0.0",
+                ),
+                ErrorInput(
+                    Sample((np.zeros(3),), {"beta": -1.0}, "beta < 0"),
+                    ValueError,
+                    r"beta must be > 0.0, got -1.0",
+                ),
+                ErrorInput(
+                    Sample((np.zeros(3),), {"threshold": float("nan")}, "NaN threshold"),
+                    ValueError,
+                    r"threshold must not be NaN",
+                ),
+                ErrorInput(
+                    Sample((np.arange(3),), {}, "integer x"),
+                    TypeError,
+                    r"x must be a floating-point array, got dtype int",
+                ),
+            ]
+        ),
     ),
     Case(
-        "gelu", "activations", elementwise_samples(approximate=("none", "tanh")),
+        "gelu",
+        "activations",
+        elementwise_samples(approximate=("none", "tanh")),
         references=(Reference("torch.nn.functional.gelu", F.gelu),),
-        edge_inputs=lambda dtype: iter([
-            Sample((extremes(dtype),), {"approximate": "none"}, "extremes, exact"),
-            Sample((extremes(dtype),), {"approximate": "tanh"}, "extremes, tanh"),
-        ]),
-        error_inputs=lambda: iter([
-            ErrorInput(Sample((np.zeros(3),), {"approximate": "fast"}, "unknown approximate"), ValueError,
-                       r"approximate must be one of 'none', 'tanh', got 'fast'", upstream_rejects=True),
-            ErrorInput(Sample((np.zeros(3),), {"approximate": True}, "bool approximate (jax.nn style)"), ValueError,
-                       r"approximate must be one of 'none', 'tanh', got True"),
-        ]),
+        edge_inputs=lambda dtype: iter(
+            [
+                Sample((extremes(dtype),), {"approximate": "none"}, "extremes, exact"),
+                Sample((extremes(dtype),), {"approximate": "tanh"}, "extremes, tanh"),
+            ]
+        ),
+        error_inputs=lambda: iter(
+            [
+                ErrorInput(
+                    Sample((np.zeros(3),), {"approximate": "fast"}, "unknown approximate"),
+                    ValueError,
+                    r"approximate must be one of 'none', 'tanh', got 'fast'",
+                    upstream_rejects=True,
+                ),
+                ErrorInput(
+                    Sample(
+                        (np.zeros(3),), {"approximate": True}, "bool approximate (jax.nn style)"
+                    ),
+                    ValueError,
+                    r"approximate must be one of 'none', 'tanh', got True",
+                ),
+            ]
+        ),
     ),
     Case(
-        "softmax", "activations", axis_samples,
+        "softmax",
+        "activations",
+        axis_samples,
         references=(
             Reference("torch.softmax", lambda x, axis=-1: torch.softmax(x, dim=axis)),
-            Reference("scipy.special.softmax", _scipy_on_float64(lambda x, axis=-1: scipy.special.softmax(x, axis=axis)), "numpy"),
+            Reference(
+                "scipy.special.softmax",
+                _scipy_on_float64(lambda x, axis=-1: scipy.special.softmax(x, axis=axis)),
+                "numpy",
+            ),
         ),
-        edge_inputs=axis_edges, error_inputs=axis_errors,
+        edge_inputs=axis_edges,
+        error_inputs=axis_errors,
     ),
     Case(
-        "log_softmax", "activations", axis_samples,
+        "log_softmax",
+        "activations",
+        axis_samples,
         references=(
             Reference("torch.log_softmax", lambda x, axis=-1: torch.log_softmax(x, dim=axis)),
-            Reference("scipy.special.log_softmax", _scipy_on_float64(lambda x, axis=-1: scipy.special.log_softmax(x, axis=axis)), "numpy"),
+            Reference(
+                "scipy.special.log_softmax",
+                _scipy_on_float64(lambda x, axis=-1: scipy.special.log_softmax(x, axis=axis)),
+                "numpy",
+            ),
         ),
-        edge_inputs=axis_edges, error_inputs=axis_errors, kind="reduction",
+        edge_inputs=axis_edges,
+        error_inputs=axis_errors,
+        kind="reduction",
     ),
     Case(
-        "logsumexp", "activations", axis_samples,
+        "logsumexp",
+        "activations",
+        axis_samples,
         references=(
             Reference("torch.logsumexp", lambda x, axis=-1: torch.logsumexp(x, dim=axis)),
-            Reference("scipy.special.logsumexp", _scipy_on_float64(lambda x, axis=-1: scipy.special.logsumexp(x, axis=axis)), "numpy"),
+            Reference(
+                "scipy.special.logsumexp",
+                _scipy_on_float64(lambda x, axis=-1: scipy.special.logsumexp(x, axis=axis)),
+                "numpy",
+            ),
         ),
-        edge_inputs=lambda dtype: iter([
-            *axis_edges(dtype),
-            Sample((np.array([[-np.inf, -np.inf], [np.inf, 0.0]], dtype),), {}, "all -inf row, +inf entry"),
-        ]),
-        error_inputs=axis_errors, kind="reduction",
+        edge_inputs=lambda dtype: iter(
+            [
+                *axis_edges(dtype),
+                Sample(
+                    (np.array([[-np.inf, -np.inf], [np.inf, 0.0]], dtype),),
+                    {},
+                    "all -inf row, +inf entry",
+                ),
+            ]
+        ),
+        error_inputs=axis_errors,
+        kind="reduction",
     ),
 ]
 
@@ -207,17 +332,25 @@ ACTIVATION_CASES = [
 # ----------------------------------------------------------------------------------------------
 
 
-def regression_samples(extra: tuple[dict[str, Any], ...] = ({},)) -> Callable[[np.random.Generator, str], Iterator[Sample]]:
+def regression_samples(
+    extra: tuple[dict[str, Any], ...] = ({},),
+) -> Callable[[np.random.Generator, str], Iterator[Sample]]:
     """Every shape with every reduction, weighted and unweighted in turn, cycling through ``extra``."""
 
     def samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
-        combinations = [(shape, reduction) for shape in ((1,), (5,), (3, 4), (2, 3, 2)) for reduction in REDUCTIONS]
+        combinations = [
+            (shape, reduction)
+            for shape in ((1,), (5,), (3, 4), (2, 3, 2))
+            for reduction in REDUCTIONS
+        ]
         for index, (shape, reduction) in enumerate(combinations):
             kwargs = {"reduction": reduction, **extra[index % len(extra)]}
             if index % 2:
                 kwargs["weight"] = uniform(rng, shape, dtype, 0.0, 2.0)
             prediction, target = normal(rng, shape, dtype), normal(rng, shape, dtype)
-            yield Sample((prediction, target), kwargs, f"shape {shape} {sorted(kwargs)} {reduction}")
+            yield Sample(
+                (prediction, target), kwargs, f"shape {shape} {sorted(kwargs)} {reduction}"
+            )
 
     return samples
 
@@ -226,27 +359,56 @@ def regression_edges(dtype: str) -> Iterator[Sample]:
     prediction = np.array([0.0, 1.0, -1.0, 1e4, -1e-7, 2.0], dtype)
     target = np.array([0.0, 0.0, 0.0, -1e4, 1e-7, 1.0], dtype)
     yield Sample((prediction, target), {}, "exact hits, huge and tiny errors")
-    yield Sample((prediction, target), {"weight": np.zeros(6, dtype), "reduction": "sum"}, "weight 0")
+    yield Sample(
+        (prediction, target), {"weight": np.zeros(6, dtype), "reduction": "sum"}, "weight 0"
+    )
 
 
 def regression_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
     def errors() -> Iterator[ErrorInput]:
         x = np.zeros(3)
-        yield ErrorInput(Sample((x, np.zeros((3, 1))), {}, "target (3, 1) vs input (3,)"), ValueError,
-                         r"target must have the same shape as input \(3,\), got \(3, 1\)")
-        yield ErrorInput(Sample((np.arange(3), x), {}, "integer input"), TypeError, r"input must be a floating-point array, got dtype int")
-        yield ErrorInput(Sample((x, x), {"reduction": "avg"}, "unknown reduction"), ValueError,
-                         r"reduction must be one of 'mean', 'sum', 'none', got 'avg'", upstream_rejects=True)
-        yield ErrorInput(Sample((x, x), {"weight": np.ones(2)}, "weight shape"), ValueError,
-                         r"weight must have the same shape as input \(3,\), got \(2,\)", upstream_rejects=True)
+        yield ErrorInput(
+            Sample((x, np.zeros((3, 1))), {}, "target (3, 1) vs input (3,)"),
+            ValueError,
+            r"target must have the same shape as input \(3,\), got \(3, 1\)",
+        )
+        yield ErrorInput(
+            Sample((np.arange(3), x), {}, "integer input"),
+            TypeError,
+            r"input must be a floating-point array, got dtype int",
+        )
+        yield ErrorInput(
+            Sample((x, x), {"reduction": "avg"}, "unknown reduction"),
+            ValueError,
+            r"reduction must be one of 'mean', 'sum', 'none', got 'avg'",
+            upstream_rejects=True,
+        )
+        yield ErrorInput(
+            Sample((x, x), {"weight": np.ones(2)}, "weight shape"),
+            ValueError,
+            r"weight must have the same shape as input \(3,\), got \(2,\)",
+            upstream_rejects=True,
+        )
         if name == "huber_loss":
-            yield ErrorInput(Sample((x, x), {"delta": 0.0}, "delta 0"), ValueError, r"delta must be > 0.0, got 0.0", upstream_rejects=True)
-            yield ErrorInput(Sample((x, x), {"delta": -1.0}, "delta < 0"), ValueError, r"delta must be > 0.0, got -1.0", upstream_rejects=True)
+            yield ErrorInput(
+                Sample((x, x), {"delta": 0.0}, "delta 0"),
+                ValueError,
+                r"delta must be > 0.0, got 0.0",
+                upstream_rejects=True,
+            )
+            yield ErrorInput(
+                Sample((x, x), {"delta": -1.0}, "delta < 0"),
+                ValueError,
+                r"delta must be > 0.0, got -1.0",
+                upstream_rejects=True,
+            )
 
     return errors
 
 
-def classification_samples(log_probs_input: bool) -> Callable[[np.random.Generator, str], Iterator[Sample]]:
+def classification_samples(
+    log_probs_input: bool,
+) -> Callable[[np.random.Generator, str], Iterator[Sample]]:
     """Class-index targets: every shape with every reduction, weighted, with an ignored target and
     (cross-entropy) label smoothing in turn; per shape also a plain call and a custom ignore_index."""
 
@@ -265,17 +427,28 @@ def classification_samples(log_probs_input: bool) -> Callable[[np.random.Generat
             target = class_indices(rng, target_shape, num_classes)
             yield Sample((scores, target), {}, f"{shape} defaults")
             for index, reduction in enumerate(REDUCTIONS):
-                kwargs: dict[str, Any] = {"reduction": reduction, "weight": uniform(rng, (num_classes,), dtype, 0.1, 2.0)}
+                kwargs: dict[str, Any] = {
+                    "reduction": reduction,
+                    "weight": uniform(rng, (num_classes,), dtype, 0.1, 2.0),
+                }
                 if not log_probs_input and index != 1:
                     kwargs["label_smoothing"] = 0.1 * (index + 1)
                 partly_ignored = target.copy()
                 if target.size > 1:
                     partly_ignored.flat[0] = -100
-                yield Sample((scores, partly_ignored), kwargs, f"{shape} {sorted(kwargs)} {reduction}, one target ignored")
+                yield Sample(
+                    (scores, partly_ignored),
+                    kwargs,
+                    f"{shape} {sorted(kwargs)} {reduction}, one target ignored",
+                )
             if target.size > 1:
                 custom = target.copy()
                 custom.flat[-1] = 1
-                yield Sample((scores, custom), {"ignore_index": 1, "reduction": "sum"}, f"{shape} ignore_index=1")
+                yield Sample(
+                    (scores, custom),
+                    {"ignore_index": 1, "reduction": "sum"},
+                    f"{shape} ignore_index=1",
+                )
 
     return samples
 
@@ -288,7 +461,12 @@ def probability_target_samples(rng: np.random.Generator, dtype: str) -> Iterator
             kwargs: dict[str, Any] = {"reduction": reduction, "label_smoothing": 0.2 * (index % 2)}
             if index != 2:
                 kwargs["weight"] = uniform(rng, (shape[axis],), dtype, 0.1, 2.0)
-            yield Sample((logits, target), kwargs, f"{shape} probabilities {sorted(kwargs)} {reduction}", grad_argnums=(0, 1))
+            yield Sample(
+                (logits, target),
+                kwargs,
+                f"{shape} probabilities {sorted(kwargs)} {reduction}",
+                grad_argnums=(0, 1),
+            )
 
 
 def cross_entropy_samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
@@ -305,51 +483,112 @@ def classification_edges(log_probs_input: bool) -> Callable[[str], Iterator[Samp
         all_ignored = np.array([-100, -100, -100])
         for reduction in REDUCTIONS:
             yield Sample((logits, target), {"reduction": reduction}, f"logits 1e4, {reduction}")
-            yield Sample((logits, all_ignored), {"reduction": reduction}, f"all targets ignored, {reduction}")
+            yield Sample(
+                (logits, all_ignored), {"reduction": reduction}, f"all targets ignored, {reduction}"
+            )
         weight = np.array([0.0, 1.0, 2.0], dtype)
         yield Sample((logits, np.array([0, 1, 0])), {"weight": weight}, "some targets of weight 0")
-        yield Sample((logits, np.array([0, 0, 0])), {"weight": weight}, "all targets of weight 0 (0/0)")
+        yield Sample(
+            (logits, np.array([0, 0, 0])), {"weight": weight}, "all targets of weight 0 (0/0)"
+        )
         if log_probs_input:
             return
         for smoothing in (0.0, 1.0):
-            yield Sample((logits, target), {"label_smoothing": smoothing, "weight": weight}, f"label_smoothing {smoothing}, 1e4 logits")
+            yield Sample(
+                (logits, target),
+                {"label_smoothing": smoothing, "weight": weight},
+                f"label_smoothing {smoothing}, 1e4 logits",
+            )
             probs = np.array([[0.0, 1.0, 0.0], [0.5, 0.5, 0.0], [0.2, 0.3, 0.5]], dtype)
-            yield Sample((logits, probs), {"label_smoothing": smoothing}, f"probability targets, label_smoothing {smoothing}, 1e4 logits")
+            yield Sample(
+                (logits, probs),
+                {"label_smoothing": smoothing},
+                f"probability targets, label_smoothing {smoothing}, 1e4 logits",
+            )
 
     return edges
 
 
-def classification_errors(scores_name: str, probability_targets: bool) -> Callable[[], Iterator[ErrorInput]]:
+def classification_errors(
+    scores_name: str, probability_targets: bool
+) -> Callable[[], Iterator[ErrorInput]]:
     def errors() -> Iterator[ErrorInput]:
         scores, target = np.zeros((4, 3)), np.array([0, 1, 2, 1])
-        yield ErrorInput(Sample((scores, np.array([0, 1, 7, 1])), {}, "class index out of range"), ValueError,
-                         r"target must hold class indices in \[0, 3\) or ignore_index=-100, got 7", upstream_rejects=True)
-        yield ErrorInput(Sample((scores, np.array([0, -1, 2, 1])), {}, "negative class index"), ValueError,
-                         r"target must hold class indices in \[0, 3\) or ignore_index=-100, got -1", upstream_rejects=True)
-        yield ErrorInput(Sample((scores, target), {"weight": np.ones(4)}, "weight length != C"), ValueError,
-                         r"weight must have shape \(C,\) = \(3,\) for 3 classes, got \(4,\)", upstream_rejects=True)
-        yield ErrorInput(Sample((scores, target[:3]), {}, "target batch != input batch"), ValueError,
-                         rf"target of class indices must have shape \(4,\) for {scores_name} of shape \(4, 3\), got \(3,\)", upstream_rejects=True)
-        yield ErrorInput(Sample((scores, target.astype(np.float64)), {}, "float target of index shape"), TypeError,
-                         r"target must be an integer array of class indices, got dtype float", upstream_rejects=True)
-        yield ErrorInput(Sample((np.zeros((4, 3), np.int32), target), {}, "integer scores"), TypeError,
-                         rf"{scores_name} must be a floating-point array, got dtype int")
-        yield ErrorInput(Sample((np.zeros(()), np.array(0)), {}, "0-d scores"), ValueError,
-                         rf"{scores_name} must have shape \(C,\), \(N, C\) or \(N, C, d1, ...\), got shape \(\)")
-        yield ErrorInput(Sample((scores, target), {"reduction": "avg"}, "unknown reduction"), ValueError,
-                         r"reduction must be one of 'mean', 'sum', 'none', got 'avg'", upstream_rejects=True)
-        yield ErrorInput(Sample((scores, target), {"ignore_index": 1.5}, "float ignore_index"), TypeError,
-                         r"ignore_index must be an int, got 1.5")
+        yield ErrorInput(
+            Sample((scores, np.array([0, 1, 7, 1])), {}, "class index out of range"),
+            ValueError,
+            r"target must hold class indices in \[0, 3\) or ignore_index=-100, got 7",
+            upstream_rejects=True,
+        )
+        yield ErrorInput(
+            Sample((scores, np.array([0, -1, 2, 1])), {}, "negative class index"),
+            ValueError,
+            r"target must hold class indices in \[0, 3\) or ignore_index=-100, got -1",
+            upstream_rejects=True,
+        )
+        yield ErrorInput(
+            Sample((scores, target), {"weight": np.ones(4)}, "weight length != C"),
+            ValueError,
+            r"weight must have shape \(C,\) = \(3,\) for 3 classes, got \(4,\)",
+            upstream_rejects=True,
+        )
+        yield ErrorInput(
+            Sample((scores, target[:3]), {}, "target batch != input batch"),
+            ValueError,
+            rf"target of class indices must have shape \(4,\) for {scores_name} of shape \(4, 3\), got \(3,\)",
+            upstream_rejects=True,
+        )
+        yield ErrorInput(
+            Sample((scores, target.astype(np.float64)), {}, "float target of index shape"),
+            TypeError,
+            r"target must be an integer array of class indices, got dtype float",
+            upstream_rejects=True,
+        )
+        yield ErrorInput(
+            Sample((np.zeros((4, 3), np.int32), target), {}, "integer scores"),
+            TypeError,
+            rf"{scores_name} must be a floating-point array, got dtype int",
+        )
+        yield ErrorInput(
+            Sample((np.zeros(()), np.array(0)), {}, "0-d scores"),
+            ValueError,
+            rf"{scores_name} must have shape \(C,\), \(N, C\) or \(N, C, d1, ...\), got shape \(\)",
+        )
+        yield ErrorInput(
+            Sample((scores, target), {"reduction": "avg"}, "unknown reduction"),
+            ValueError,
+            r"reduction must be one of 'mean', 'sum', 'none', got 'avg'",
+            upstream_rejects=True,
+        )
+        yield ErrorInput(
+            Sample((scores, target), {"ignore_index": 1.5}, "float ignore_index"),
+            TypeError,
+            r"ignore_index must be an int, got 1.5",
+        )
         if not probability_targets:
             return
         probs = np.full((4, 3), 1 / 3)
-        yield ErrorInput(Sample((scores, probs), {"ignore_index": 0}, "ignore_index with probabilities"), ValueError,
-                         r"ignore_index is not supported with class-probability targets, got ignore_index=0", upstream_rejects=True)
-        yield ErrorInput(Sample((scores, np.zeros((4, 3), np.int64)), {}, "integer probability target"), TypeError,
-                         r"target with class probabilities \(same shape as logits\) must be floating point, got dtype int64", upstream_rejects=True)
+        yield ErrorInput(
+            Sample((scores, probs), {"ignore_index": 0}, "ignore_index with probabilities"),
+            ValueError,
+            r"ignore_index is not supported with class-probability targets, got ignore_index=0",
+            upstream_rejects=True,
+        )
+        yield ErrorInput(
+            Sample((scores, np.zeros((4, 3), np.int64)), {}, "integer probability target"),
+            TypeError,
+            r"target with class probabilities \(same shape as logits\) must be floating point, got dtype int64",
+            upstream_rejects=True,
+        )
         for smoothing in (1.5, -0.1):
-            yield ErrorInput(Sample((scores, target), {"label_smoothing": smoothing}, f"label_smoothing {smoothing}"), ValueError,
-                             rf"label_smoothing must be (<= 1.0|>= 0.0), got {smoothing}", upstream_rejects=smoothing > 1)
+            yield ErrorInput(
+                Sample(
+                    (scores, target), {"label_smoothing": smoothing}, f"label_smoothing {smoothing}"
+                ),
+                ValueError,
+                rf"label_smoothing must be (<= 1.0|>= 0.0), got {smoothing}",
+                upstream_rejects=smoothing > 1,
+            )
 
     return errors
 
@@ -359,18 +598,34 @@ def binary_samples(logits_input: bool) -> Callable[[np.random.Generator, str], I
     (logits) a pos_weight, in turn."""
 
     def samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
-        combinations = [(shape, reduction) for shape in ((1,), (5,), (4, 3), (2, 3, 2)) for reduction in REDUCTIONS]
+        combinations = [
+            (shape, reduction)
+            for shape in ((1,), (5,), (4, 3), (2, 3, 2))
+            for reduction in REDUCTIONS
+        ]
         for index, (shape, reduction) in enumerate(combinations):
-            scores = normal(rng, shape, dtype) if logits_input else uniform(rng, shape, dtype, 0.02, 0.98)
+            scores = (
+                normal(rng, shape, dtype)
+                if logits_input
+                else uniform(rng, shape, dtype, 0.02, 0.98)
+            )
             soft = index % 2 == 0
-            target = uniform(rng, shape, dtype, 0.0, 1.0) if soft else rng.integers(0, 2, size=shape).astype(dtype)
+            target = (
+                uniform(rng, shape, dtype, 0.0, 1.0)
+                if soft
+                else rng.integers(0, 2, size=shape).astype(dtype)
+            )
             kwargs: dict[str, Any] = {"reduction": reduction}
             if index % 3 != 0:
                 kwargs["weight"] = uniform(rng, shape[-1:], dtype, 0.1, 2.0)
             if logits_input and index % 4 != 3:
                 kwargs["pos_weight"] = uniform(rng, shape[-1:], dtype, 0.5, 3.0)
-            description = f"{shape} {'soft' if soft else 'hard'} target {sorted(kwargs)} {reduction}"
-            yield Sample((scores, target), kwargs, description, grad_argnums=(0, 1) if soft else None)
+            description = (
+                f"{shape} {'soft' if soft else 'hard'} target {sorted(kwargs)} {reduction}"
+            )
+            yield Sample(
+                (scores, target), kwargs, description, grad_argnums=(0, 1) if soft else None
+            )
 
     return samples
 
@@ -395,61 +650,114 @@ def logit_edges(dtype: str) -> Iterator[Sample]:
 def binary_errors(scores_name: str) -> Callable[[], Iterator[ErrorInput]]:
     def errors() -> Iterator[ErrorInput]:
         x = np.full(3, 0.5)
-        yield ErrorInput(Sample((x, np.zeros((3, 1))), {}, "target shape"), ValueError,
-                         rf"target must have the same shape as {scores_name} \(3,\), got \(3, 1\)", upstream_rejects=True)
-        yield ErrorInput(Sample((np.arange(3), x), {}, "integer scores"), TypeError, rf"{scores_name} must be a floating-point array, got dtype int")
-        yield ErrorInput(Sample((x, x), {"weight": np.ones(2)}, "weight not broadcastable"), ValueError,
-                         r"weight of shape \(2,\) does not broadcast to \(3,\)", upstream_rejects=True)
-        yield ErrorInput(Sample((x, x), {"reduction": "elementwise"}, "unknown reduction"), ValueError,
-                         r"reduction must be one of 'mean', 'sum', 'none', got 'elementwise'", upstream_rejects=True)
+        yield ErrorInput(
+            Sample((x, np.zeros((3, 1))), {}, "target shape"),
+            ValueError,
+            rf"target must have the same shape as {scores_name} \(3,\), got \(3, 1\)",
+            upstream_rejects=True,
+        )
+        yield ErrorInput(
+            Sample((np.arange(3), x), {}, "integer scores"),
+            TypeError,
+            rf"{scores_name} must be a floating-point array, got dtype int",
+        )
+        yield ErrorInput(
+            Sample((x, x), {"weight": np.ones(2)}, "weight not broadcastable"),
+            ValueError,
+            r"weight of shape \(2,\) does not broadcast to \(3,\)",
+            upstream_rejects=True,
+        )
+        yield ErrorInput(
+            Sample((x, x), {"reduction": "elementwise"}, "unknown reduction"),
+            ValueError,
+            r"reduction must be one of 'mean', 'sum', 'none', got 'elementwise'",
+            upstream_rejects=True,
+        )
         if scores_name == "probs":
-            yield ErrorInput(Sample((np.array([0.5, 1.5]), np.ones(2)), {}, "probability > 1"), ValueError,
-                             r"probs must lie in \[0, 1\], got 1.5", upstream_rejects=True)
-            yield ErrorInput(Sample((np.array([-0.1, 0.5]), np.ones(2)), {}, "probability < 0"), ValueError,
-                             r"probs must lie in \[0, 1\], got -0.1", upstream_rejects=True)
+            yield ErrorInput(
+                Sample((np.array([0.5, 1.5]), np.ones(2)), {}, "probability > 1"),
+                ValueError,
+                r"probs must lie in \[0, 1\], got 1.5",
+                upstream_rejects=True,
+            )
+            yield ErrorInput(
+                Sample((np.array([-0.1, 0.5]), np.ones(2)), {}, "probability < 0"),
+                ValueError,
+                r"probs must lie in \[0, 1\], got -0.1",
+                upstream_rejects=True,
+            )
         else:
-            yield ErrorInput(Sample((x, x), {"pos_weight": np.ones(2)}, "pos_weight not broadcastable"), ValueError,
-                             r"pos_weight of shape \(2,\) does not broadcast to \(3,\)", upstream_rejects=True)
+            yield ErrorInput(
+                Sample((x, x), {"pos_weight": np.ones(2)}, "pos_weight not broadcastable"),
+                ValueError,
+                r"pos_weight of shape \(2,\) does not broadcast to \(3,\)",
+                upstream_rejects=True,
+            )
 
     return errors
 
 
 LOSS_CASES = [
     Case(
-        "mse_loss", "losses", regression_samples(),
+        "mse_loss",
+        "losses",
+        regression_samples(),
         references=(Reference("torch.nn.functional.mse_loss", F.mse_loss),),
-        edge_inputs=regression_edges, error_inputs=regression_errors("mse_loss"),
-        grad_argnums=(0, 1), kind="reduction",
+        edge_inputs=regression_edges,
+        error_inputs=regression_errors("mse_loss"),
+        grad_argnums=(0, 1),
+        kind="reduction",
     ),
     Case(
-        "huber_loss", "losses", regression_samples(({"delta": 1.0}, {"delta": 0.5}, {"delta": 2.5})),
+        "huber_loss",
+        "losses",
+        regression_samples(({"delta": 1.0}, {"delta": 0.5}, {"delta": 2.5})),
         references=(Reference("torch.nn.functional.huber_loss", F.huber_loss),),
-        edge_inputs=regression_edges, error_inputs=regression_errors("huber_loss"),
-        grad_argnums=(0, 1), kind="reduction",
+        edge_inputs=regression_edges,
+        error_inputs=regression_errors("huber_loss"),
+        grad_argnums=(0, 1),
+        kind="reduction",
     ),
     Case(
-        "cross_entropy_loss", "losses", cross_entropy_samples,
+        "cross_entropy_loss",
+        "losses",
+        cross_entropy_samples,
         references=(Reference("torch.nn.functional.cross_entropy", F.cross_entropy),),
         edge_inputs=classification_edges(log_probs_input=False),
         error_inputs=classification_errors("logits", probability_targets=True),
         kind="reduction",
     ),
     Case(
-        "nll_loss", "losses", classification_samples(log_probs_input=True),
+        "nll_loss",
+        "losses",
+        classification_samples(log_probs_input=True),
         references=(Reference("torch.nn.functional.nll_loss", F.nll_loss),),
         edge_inputs=classification_edges(log_probs_input=True),
         error_inputs=classification_errors("log_probs", probability_targets=False),
         kind="reduction",
     ),
     Case(
-        "binary_cross_entropy", "losses", binary_samples(logits_input=False),
+        "binary_cross_entropy",
+        "losses",
+        binary_samples(logits_input=False),
         references=(Reference("torch.nn.functional.binary_cross_entropy", F.binary_cross_entropy),),
-        edge_inputs=probability_edges, error_inputs=binary_errors("probs"), kind="reduction",
+        edge_inputs=probability_edges,
+        error_inputs=binary_errors("probs"),
+        kind="reduction",
     ),
     Case(
-        "binary_cross_entropy_with_logits", "losses", binary_samples(logits_input=True),
-        references=(Reference("torch.nn.functional.binary_cross_entropy_with_logits", F.binary_cross_entropy_with_logits),),
-        edge_inputs=logit_edges, error_inputs=binary_errors("logits"), kind="reduction",
+        "binary_cross_entropy_with_logits",
+        "losses",
+        binary_samples(logits_input=True),
+        references=(
+            Reference(
+                "torch.nn.functional.binary_cross_entropy_with_logits",
+                F.binary_cross_entropy_with_logits,
+            ),
+        ),
+        edge_inputs=logit_edges,
+        error_inputs=binary_errors("logits"),
+        kind="reduction",
     ),
 ]
 
@@ -497,8 +805,12 @@ def autograd_gradient(x: Any, eps: float | None = None, function: Any = None) ->
     return gradients[0]
 
 
-def call_numerical_gradient(framework: Framework, x: Any, function: Any = smooth_scalar, **kwargs: Any) -> Any:
-    return framework.package.numerical_gradient(lambda value: function(framework.package, value), x, **kwargs)
+def call_numerical_gradient(
+    framework: Framework, x: Any, function: Any = smooth_scalar, **kwargs: Any
+) -> Any:
+    return framework.package.numerical_gradient(
+        lambda value: function(framework.package, value), x, **kwargs
+    )
 
 
 def gradcheck_samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
@@ -506,17 +818,36 @@ def gradcheck_samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
     yield Sample((normal(rng, (1, 1), dtype, scale=1.0),), {}, "array (1, 1)")
     tree = {"w": normal(rng, (2, 3), dtype, scale=1.0), "b": normal(rng, (2,), dtype, scale=1.0)}
     yield Sample((tree,), {}, "pytree {w, b}")
-    yield Sample((normal(rng, (5,), dtype, scale=1.0),), {"eps": 1e-3 if dtype == "float64" else 1e-2}, "explicit eps")
+    yield Sample(
+        (normal(rng, (5,), dtype, scale=1.0),),
+        {"eps": 1e-3 if dtype == "float64" else 1e-2},
+        "explicit eps",
+    )
 
 
 def gradcheck_errors(call_kwargs: dict[str, Any]) -> Callable[[], Iterator[ErrorInput]]:
     def errors() -> Iterator[ErrorInput]:
         x = np.ones(3)
-        yield ErrorInput(Sample((x,), {"eps": 0.0, **call_kwargs}, "eps 0"), ValueError, r"eps must be > 0.0, got 0.0")
-        yield ErrorInput(Sample((x,), {"eps": -1e-3, **call_kwargs}, "eps < 0"), ValueError, r"eps must be > 0.0, got -0.001")
-        yield ErrorInput(Sample((x,), {"function": vector_valued, **call_kwargs}, "f not scalar"), ValueError,
-                         r"f must return a scalar, got output of shape \(3,\)")
-        yield ErrorInput(Sample((np.arange(3),), call_kwargs, "integer x"), TypeError, r"x must hold floating-point arrays only, got dtype int")
+        yield ErrorInput(
+            Sample((x,), {"eps": 0.0, **call_kwargs}, "eps 0"),
+            ValueError,
+            r"eps must be > 0.0, got 0.0",
+        )
+        yield ErrorInput(
+            Sample((x,), {"eps": -1e-3, **call_kwargs}, "eps < 0"),
+            ValueError,
+            r"eps must be > 0.0, got -0.001",
+        )
+        yield ErrorInput(
+            Sample((x,), {"function": vector_valued, **call_kwargs}, "f not scalar"),
+            ValueError,
+            r"f must return a scalar, got output of shape \(3,\)",
+        )
+        yield ErrorInput(
+            Sample((np.arange(3),), call_kwargs, "integer x"),
+            TypeError,
+            r"x must hold floating-point arrays only, got dtype int",
+        )
 
     return errors
 
@@ -533,7 +864,9 @@ def call_check_gradients(
     grad = (lambda value: wrong_gradient(package, value)) if wrong else None
     if truncated:
         grad = lambda value: value[:1]  # noqa: E731  (a gradient missing entries)
-    return package.check_gradients(lambda value: smooth_scalar(package, value), x, grad=grad, **kwargs)
+    return package.check_gradients(
+        lambda value: smooth_scalar(package, value), x, grad=grad, **kwargs
+    )
 
 
 def gradcheck_reference(x: Any, wrong: bool = False, **_: Any) -> Any:
@@ -583,27 +916,64 @@ def check_gradients_samples(rng: np.random.Generator, dtype: str) -> Iterator[Sa
 
 GRADCHECK_CASES = [
     Case(
-        "numerical_gradient", "gradcheck", gradcheck_samples,
+        "numerical_gradient",
+        "gradcheck",
+        gradcheck_samples,
         references=(Reference("torch.autograd.grad", autograd_gradient),),
-        error_inputs=gradcheck_errors({}), grad_argnums=(), kind="finite_difference",
-        call=call_numerical_gradient, jit=False,
+        error_inputs=gradcheck_errors({}),
+        grad_argnums=(),
+        kind="finite_difference",
+        call=call_numerical_gradient,
+        jit=False,
     ),
     Case(
-        "check_gradients", "gradcheck", check_gradients_samples,
+        "check_gradients",
+        "gradcheck",
+        check_gradients_samples,
         references=(Reference("torch.autograd.gradcheck", gradcheck_reference),),
-        error_inputs=lambda: iter([
-            ErrorInput(Sample((np.ones(3),), {"truncated": True}, "grad of the wrong structure"), ValueError,
-                       r"grad must return the structure of x \(3 elements\), got 1 elements"),
-            ErrorInput(Sample((np.ones(3),), {"eps": -1.0}, "eps < 0"), ValueError, r"eps must be > 0.0, got -1.0"),
-        ]),
-        grad_argnums=(), kind="finite_difference", call=call_check_gradients,
-        compare=compare_gradient_checks, jit=False,
+        error_inputs=lambda: iter(
+            [
+                ErrorInput(
+                    Sample((np.ones(3),), {"truncated": True}, "grad of the wrong structure"),
+                    ValueError,
+                    r"grad must return the structure of x \(3 elements\), got 1 elements",
+                ),
+                ErrorInput(
+                    Sample((np.ones(3),), {"eps": -1.0}, "eps < 0"),
+                    ValueError,
+                    r"eps must be > 0.0, got -1.0",
+                ),
+            ]
+        ),
+        grad_argnums=(),
+        kind="finite_difference",
+        call=call_check_gradients,
+        compare=compare_gradient_checks,
+        jit=False,
     ),
     Case(
-        "default_eps", "gradcheck", lambda rng, dtype: iter([Sample((dtype,), {}, dtype)]),
-        references=(Reference("numpy.finfo(dtype).eps ** (1/3)", lambda dtype: np.finfo(dtype).eps ** (1 / 3), "numpy"),),
-        error_inputs=lambda: iter([ErrorInput(Sample(("int32",), {}, "integer dtype"), TypeError, r"dtype must be a floating-point dtype, got int32")]),
-        grad_argnums=(), call=lambda framework, dtype: framework.package.default_eps(framework.dtype(dtype)), jit=False,
+        "default_eps",
+        "gradcheck",
+        lambda rng, dtype: iter([Sample((dtype,), {}, dtype)]),
+        references=(
+            Reference(
+                "numpy.finfo(dtype).eps ** (1/3)",
+                lambda dtype: np.finfo(dtype).eps ** (1 / 3),
+                "numpy",
+            ),
+        ),
+        error_inputs=lambda: iter(
+            [
+                ErrorInput(
+                    Sample(("int32",), {}, "integer dtype"),
+                    TypeError,
+                    r"dtype must be a floating-point dtype, got int32",
+                )
+            ]
+        ),
+        grad_argnums=(),
+        call=lambda framework, dtype: framework.package.default_eps(framework.dtype(dtype)),
+        jit=False,
     ),
 ]
 

@@ -117,7 +117,9 @@ def _torch_to_numpy(value: Any) -> Any:
 
 
 JAX = Framework("jaxmath", jaxmath, _jax_asarray, np.asarray, np.dtype)
-TORCH = Framework("torch_ref", torch_ref, _torch_asarray, _torch_to_numpy, lambda n: getattr(torch, n))
+TORCH = Framework(
+    "torch_ref", torch_ref, _torch_asarray, _torch_to_numpy, lambda n: getattr(torch, n)
+)
 
 
 def _is_array_leaf(value: Any) -> bool:
@@ -180,8 +182,6 @@ def no_samples(*_: Any) -> Iterator[Sample]:
 
 def no_errors() -> Iterator[ErrorInput]:
     return iter(())
-
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -258,7 +258,9 @@ def jax_cotangent(case: Case, sample: Sample) -> np.ndarray:
     """The cotangent for jaxmath's output on ``sample``, from its shape alone (nothing compiled)."""
     args, kwargs = to_framework(JAX, sample)
     arrays, static = split_static(kwargs)
-    return cotangent_for(jax.eval_shape(functools.partial(case.invoke, JAX, **static), *args, **arrays))
+    return cotangent_for(
+        jax.eval_shape(functools.partial(case.invoke, JAX, **static), *args, **arrays)
+    )
 
 
 def split_static(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -302,15 +304,20 @@ def jax_vjp(case: Case, sample: Sample, cotangent: np.ndarray) -> list[np.ndarra
 
 
 def torch_vjp(
-    function: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any],
-    positions: tuple[int, ...], cotangent: np.ndarray,
+    function: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    positions: tuple[int, ...],
+    cotangent: np.ndarray,
 ) -> list[np.ndarray]:
     args = list(args)
     for position in positions:
         args[position] = args[position].clone().requires_grad_(True)
     output = function(*args, **kwargs)
     gradients = torch.autograd.grad(
-        output, [args[position] for position in positions], torch.from_numpy(cotangent.copy()),
+        output,
+        [args[position] for position in positions],
+        torch.from_numpy(cotangent.copy()),
         allow_unused=True,
     )
     return [

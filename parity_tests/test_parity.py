@@ -28,15 +28,15 @@ from parity_tests.harness import (
     jax_cotangent,
     jax_output,
     jax_vjp,
-    split_static,
     leaves,
     map_tree,
     reference_output,
     reference_vjp,
     rng_for,
-    tolerance,
+    split_static,
     to_framework,
     to_numpy_tree,
+    tolerance,
     torch_ref_vjp,
 )
 
@@ -60,7 +60,9 @@ def check_forward(case: Case, sample: Sample, dtype: str) -> None:
     twin = to_numpy_tree(TORCH, case(TORCH, sample))
     case.compare(ours, twin, tol, f"{context}: jaxmath vs torch_ref")
     for ours_leaf, twin_leaf in zip(_array_leaves(ours), _array_leaves(twin), strict=True):
-        assert ours_leaf.dtype == twin_leaf.dtype, f"{context}: dtype {ours_leaf.dtype} != {twin_leaf.dtype}"
+        assert ours_leaf.dtype == twin_leaf.dtype, (
+            f"{context}: dtype {ours_leaf.dtype} != {twin_leaf.dtype}"
+        )
     for reference in case.references:
         expected = reference_output(reference, sample)
         case.compare(ours, expected, tol, f"{context}: jaxmath vs {reference.name}")
@@ -80,7 +82,9 @@ def test_forward_matches_twin_and_references(case: Case, dtype: str) -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", [c for c in CASES if any(True for _ in c.edge_inputs("float32"))], ids=case_id)
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if any(True for _ in c.edge_inputs("float32"))], ids=case_id
+)
 def test_edge_inputs_match_references(case: Case, dtype: str) -> None:
     """Extremes (1e4 logits, p in {0, 1}, all targets ignored): equal to torch, NaN only where it is."""
     for sample in case.edge_inputs(dtype):
@@ -103,7 +107,9 @@ def upcast(sample: Sample) -> Sample:
     )
 
 
-def check_gradients_agree(case: Case, sample: Sample, dtype: str, reference_in_float64: bool) -> None:
+def check_gradients_agree(
+    case: Case, sample: Sample, dtype: str, reference_in_float64: bool
+) -> None:
     """jax.vjp == torch_ref's autograd == the torch references' autograd, with one cotangent.
 
     ``reference_in_float64``: at the edges, torch's own float32 backward can be the inaccurate one
@@ -115,13 +121,20 @@ def check_gradients_agree(case: Case, sample: Sample, dtype: str, reference_in_f
     context = f"{case_id(case)} [{dtype}] {sample.description}"
     cotangent = jax_cotangent(case, sample)
     ours = jax_vjp(case, sample, cotangent)
-    assert_trees_close(ours, torch_ref_vjp(case, sample, cotangent), tol, f"{context}: jax.vjp vs torch_ref autograd")
+    assert_trees_close(
+        ours,
+        torch_ref_vjp(case, sample, cotangent),
+        tol,
+        f"{context}: jax.vjp vs torch_ref autograd",
+    )
     reference_sample = upcast(sample) if reference_in_float64 else sample
     reference_cotangent = cotangent.astype(np.float64) if reference_in_float64 else cotangent
     for reference in case.references:
         if reference.framework == "torch":
             expected = reference_vjp(reference, case, reference_sample, reference_cotangent)
-            assert_trees_close(ours, expected, tol, f"{context}: jax.vjp vs autograd of {reference.name}")
+            assert_trees_close(
+                ours, expected, tol, f"{context}: jax.vjp vs autograd of {reference.name}"
+            )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -147,16 +160,26 @@ def test_gradients_match_numerical_gradient(case: Case) -> None:
         args, kwargs = to_framework(JAX, sample)
         cotangent = jax_cotangent(case, sample)
 
-        def projected(differentiable: tuple, args=args, kwargs=kwargs, positions=positions, cotangent=cotangent):
+        def projected(
+            differentiable: tuple,
+            args=args,
+            kwargs=kwargs,
+            positions=positions,
+            cotangent=cotangent,
+        ):
             full = list(args)
             for position, value in zip(positions, differentiable, strict=True):
                 full[position] = value
             return (case.invoke(JAX, *full, **kwargs) * cotangent).sum()
 
-        numerical = jaxmath.numerical_gradient(projected, tuple(args[position] for position in positions))
+        numerical = jaxmath.numerical_gradient(
+            projected, tuple(args[position] for position in positions)
+        )
         analytic = jax_vjp(case, sample, cotangent)
         assert_trees_close(
-            analytic, list(numerical), NUMERICAL_GRADIENT_TOLERANCE,
+            analytic,
+            list(numerical),
+            NUMERICAL_GRADIENT_TOLERANCE,
             f"{case_id(case)} {sample.description}: jax.vjp vs numerical_gradient",
         )
 
@@ -182,7 +205,9 @@ def test_jit_matches_eager_without_recompiling(case: Case) -> None:
     tol = tolerance(case.kind, "float32")
     by_options: dict[str, list[Sample]] = {}
     for sample in samples(case, "float32"):
-        by_options.setdefault(repr(split_static(sample.kwargs)[1]) + repr([np.shape(a) for a in sample.args]), []).append(sample)
+        by_options.setdefault(
+            repr(split_static(sample.kwargs)[1]) + repr([np.shape(a) for a in sample.args]), []
+        ).append(sample)
     for group in list(by_options.values())[:6]:
         sample = group[0]
         array_kwargs, static = split_static(sample.kwargs)
@@ -190,7 +215,14 @@ def test_jit_matches_eager_without_recompiling(case: Case) -> None:
         jitted = jax.jit(function)
         args, kwargs = to_framework(JAX, Sample(sample.args, array_kwargs))
         eager = function(*args, **kwargs)
-        assert_trees_close(np.asarray(jitted(*args, **kwargs)), np.asarray(eager), tol, f"{case_id(case)} {sample.description}: jit vs eager")
+        assert_trees_close(
+            np.asarray(jitted(*args, **kwargs)),
+            np.asarray(eager),
+            tol,
+            f"{case_id(case)} {sample.description}: jit vs eager",
+        )
         moved = [arg * 0.5 if np.issubdtype(arg.dtype, np.floating) else arg for arg in args]
         jitted(*moved, **kwargs)
-        assert jitted._cache_size() == 1, f"{case_id(case)}: recompiled for new values of the same shapes"
+        assert jitted._cache_size() == 1, (
+            f"{case_id(case)}: recompiled for new values of the same shapes"
+        )

@@ -85,7 +85,9 @@ def check_axis(name: str, axis: Any, ndim: int) -> int:
         raise TypeError(f"{name} must be an int, got {axis!r}")
     lowest, highest = -max(ndim, 1), max(ndim, 1) - 1
     if not lowest <= axis <= highest:
-        raise ValueError(f"{name} must be in [{lowest}, {highest}] for a {ndim}-d input, got {axis}")
+        raise ValueError(
+            f"{name} must be in [{lowest}, {highest}] for a {ndim}-d input, got {axis}"
+        )
     return axis % max(ndim, 1)
 
 

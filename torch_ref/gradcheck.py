@@ -56,9 +56,7 @@ def _flat_input(x: Any) -> tuple[torch.Tensor, Callable[[torch.Tensor], Any]]:
     return flat.detach(), unravel
 
 
-def numerical_gradient(
-    f: Callable[[Any], torch.Tensor], x: Any, eps: float | None = None
-) -> Any:
+def numerical_gradient(f: Callable[[Any], torch.Tensor], x: Any, eps: float | None = None) -> Any:
     r"""Central-difference gradient of scalar ``f`` at ``x`` (a tensor or pytree of tensors)."""
     flat, unravel = _flat_input(x)
     if eps is None:
@@ -81,9 +79,10 @@ def numerical_gradient(
             steps = torch.zeros(len(indices), size, dtype=flat.dtype, device=flat.device)
             steps[torch.arange(len(indices)), indices] = eps
             upper, lower = flat + steps, flat - steps
-            taken = upper[torch.arange(len(indices)), indices] - lower[
-                torch.arange(len(indices)), indices
-            ]
+            taken = (
+                upper[torch.arange(len(indices)), indices]
+                - lower[torch.arange(len(indices)), indices]
+            )
             pieces.append((batched_f(upper) - batched_f(lower)) / taken)
         return unravel(torch.cat(pieces))
 

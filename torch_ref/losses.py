@@ -278,11 +278,11 @@ class _BinaryCrossEntropy(torch.autograd.Function):
         return -(target * log_p + (1.0 - target) * log_not_p)
 
     @staticmethod
-    def setup_context(ctx, inputs, output) -> None:  # noqa: ANN001
+    def setup_context(ctx, inputs, output) -> None:
         ctx.save_for_backward(*inputs)
 
     @staticmethod
-    def backward(ctx, grad_output: torch.Tensor):  # noqa: ANN001, ANN205
+    def backward(ctx, grad_output: torch.Tensor):
         probs, target = ctx.saved_tensors
         floor = torch.full_like(probs, BCE_GRAD_EPSILON)
         d_probs = (probs - target) / torch.maximum(probs * (1.0 - probs), floor)
@@ -306,8 +306,8 @@ def binary_cross_entropy(
         check_broadcastable("weight", weight, probs.shape)
     if probs.numel():
         low, high = float(probs.detach().min()), float(probs.detach().max())
-        if not (0.0 <= low and high <= 1.0):
-            bad = low if not 0.0 <= low else high
+        if not (low >= 0.0 and high <= 1.0):
+            bad = low if not low >= 0.0 else high
             raise ValueError(f"probs must lie in [0, 1], got {bad}")
     losses = _BinaryCrossEntropy.apply(probs, target)
     if weight is not None:
