@@ -21,6 +21,8 @@ Validation: shapes, dtypes and options are checked always (also under ``jax.jit`
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -291,25 +293,158 @@ def cross_entropy_loss(
     num_classes = logits.shape[class_axis]
     weight = _check_class_weight(weight, num_classes)
     target = jnp.asarray(target)
-    log_probs = log_softmax(logits, axis=class_axis)
     if target.shape == logits.shape:
         return _cross_entropy_with_probabilities(
-            log_probs, target, weight, ignore_index, reduction, label_smoothing, class_axis
+            log_softmax(logits, axis=class_axis),
+            target,
+            weight,
+            ignore_index,
+            reduction,
+            label_smoothing,
+            class_axis,
         )
     target = _check_class_indices(target, logits, class_axis, ignore_index, "logits")
-    losses, target_weights = _nll_terms(log_probs, target, weight, ignore_index, class_axis)
-    if label_smoothing != 0.0:
-        class_weight = (
-            1.0
-            if weight is None
-            else weight.reshape(_class_shape(logits.ndim, class_axis, num_classes))
-        )
-        smooth = -jnp.sum(log_probs * class_weight, axis=class_axis)
-        smooth = jnp.where(target != ignore_index, smooth, jnp.zeros_like(smooth))
-        losses = (1.0 - label_smoothing) * losses + (label_smoothing / num_classes) * smooth
+    losses = _class_index_cross_entropy(
+        logits, target, weight, ignore_index, float(label_smoothing), class_axis
+    )
     if reduction == "mean":
-        return _mean_over_counted(losses, target_weights, target != ignore_index)
+        counted = target != ignore_index
+        target_weights = _target_weights(target, weight, counted, logits.dtype)
+        return _mean_over_counted(losses, target_weights, counted)
     return _reduce(losses, reduction)
+
+
+def _target_weights(
+    target: jax.Array, weight: jax.Array | None, counted: jax.Array, dtype: jnp.dtype
+) -> jax.Array:
+    """w[y] per target (1 without class weights), 0 where the target is ignored."""
+    safe_target = jnp.where(counted, target, 0)
+    weights = jnp.ones(target.shape, dtype) if weight is None else weight[safe_target]
+    return jnp.where(counted, weights, jnp.zeros_like(weights))
+
+
+def _expand(per_sample: jax.Array, class_axis: int) -> jax.Array:
+    return jnp.expand_dims(per_sample, class_axis)
+
+
+def _class_weight_view(weight: jax.Array | None, ndim: int, class_axis: int) -> jax.Array | float:
+    if weight is None:
+        return 1.0
+    return weight.reshape(_class_shape(ndim, class_axis, weight.shape[0]))
+
+
+def _index_cross_entropy_forward(
+    logits: jax.Array,
+    target: jax.Array,
+    weight: jax.Array | None,
+    ignore_index: int,
+    label_smoothing: float,
+    class_axis: int,
+) -> tuple[jax.Array, tuple]:
+    num_classes = logits.shape[class_axis]
+    counted = target != ignore_index
+    safe_target = jnp.where(counted, target, 0)
+    row_max = jax.lax.stop_gradient(jnp.max(logits, axis=class_axis))
+    row_max = jnp.where(jnp.isfinite(row_max), row_max, jnp.zeros_like(row_max))
+    shifted = logits - _expand(row_max, class_axis)
+    log_normalizer = jnp.log(jnp.sum(jnp.exp(shifted), axis=class_axis))  # logsumexp - row_max
+    # Gather from the logits, not from `shifted`: that keeps `shifted` fused into the reductions
+    # instead of materialising a second (N, C) array.
+    picked = jnp.take_along_axis(logits, _expand(safe_target, class_axis), axis=class_axis)
+    picked = jnp.squeeze(picked, axis=class_axis) - row_max
+    target_weights = _target_weights(target, weight, counted, logits.dtype)
+    losses = target_weights * (log_normalizer - picked)
+    if label_smoothing != 0.0:
+        class_weight = _class_weight_view(weight, logits.ndim, class_axis)
+        smooth = jnp.sum(
+            class_weight * (_expand(log_normalizer, class_axis) - shifted), axis=class_axis
+        )
+        smooth = jnp.where(counted, smooth, jnp.zeros_like(smooth))
+        losses = (1.0 - label_smoothing) * losses + (label_smoothing / num_classes) * smooth
+    return losses, (logits, row_max, log_normalizer, target, weight)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
+def _class_index_cross_entropy(
+    logits: jax.Array,
+    target: jax.Array,
+    weight: jax.Array | None,
+    ignore_index: int,
+    label_smoothing: float,
+    class_axis: int,
+) -> jax.Array:
+    r"""Per-target cross-entropy with class indices, with a fused, hand-written backward.
+
+    For target :math:`y`, class weights :math:`w` (:math:`W = \sum_c w_c`), smoothing
+    :math:`\varepsilon` and incoming per-target cotangent :math:`g` (0 for ignored targets):
+
+    .. math:: \frac{\partial \ell}{\partial x_c} = g\,\big[((1-\varepsilon) w_y
+              + \tfrac{\varepsilon}{C} W)\, p_c - (1-\varepsilon) w_y [c = y]
+              - \tfrac{\varepsilon}{C} w_c\big]
+
+    with :math:`p = \operatorname{softmax}(x)` recomputed from the saved per-row max and log
+    normaliser: one read of the logits and one write of the gradient, so under ``jit`` with the logits
+    donated the gradient takes their buffer. The class weights get their exact gradient too.
+    """
+    return _index_cross_entropy_forward(
+        logits, target, weight, ignore_index, label_smoothing, class_axis
+    )[0]
+
+
+def _index_cross_entropy_backward(
+    ignore_index: int,
+    label_smoothing: float,
+    class_axis: int,
+    residuals: tuple,
+    cotangent: jax.Array,
+) -> tuple[jax.Array, None, jax.Array | None]:
+    logits, row_max, log_normalizer, target, weight = residuals
+    num_classes = logits.shape[class_axis]
+    counted = target != ignore_index
+    cotangent = jnp.where(counted, cotangent, jnp.zeros_like(cotangent))
+    safe_target = jnp.where(counted, target, 0)
+    target_weights = _target_weights(target, weight, counted, logits.dtype)
+    total_class_weight = num_classes if weight is None else jnp.sum(weight)
+    smoothing_share = label_smoothing / num_classes
+    target_share = cotangent * (1.0 - label_smoothing) * target_weights
+    probability_scale = target_share + cotangent * smoothing_share * total_class_weight
+    # (x - max) - log_normalizer, not x - (max + log_normalizer): at logits of 1e4 in float32 the sum
+    # would round to float32's ulp of 1e-3 there (torch.logsumexp's backward has that error).
+    log_probs = (logits - _expand(row_max, class_axis)) - _expand(log_normalizer, class_axis)
+    is_target = jax.lax.broadcasted_iota(target.dtype, logits.shape, class_axis) == _expand(
+        safe_target, class_axis
+    )
+    grad_logits = _expand(probability_scale, class_axis) * jnp.exp(log_probs) - jnp.where(
+        is_target, _expand(target_share, class_axis), 0.0
+    )
+    if label_smoothing != 0.0:  # static: no extra work per element without smoothing
+        class_weight = _class_weight_view(weight, logits.ndim, class_axis)
+        grad_logits = grad_logits - _expand(cotangent * smoothing_share, class_axis) * class_weight
+    grad_weight = None
+    if weight is not None:
+        grad_weight = _class_weight_gradient(
+            log_probs, is_target, cotangent, label_smoothing, class_axis
+        )
+    return grad_logits.astype(logits.dtype), None, grad_weight
+
+
+def _class_weight_gradient(
+    log_probs: jax.Array,
+    is_target: jax.Array,
+    cotangent: jax.Array,
+    label_smoothing: float,
+    class_axis: int,
+) -> jax.Array:
+    r""":math:`\partial/\partial w_k = \sum_i g_i [(1-\varepsilon)[y_i = k] + \tfrac{\varepsilon}{C}]
+    (-\log p_{i,k})`, summed over every axis but the class axis."""
+    num_classes = log_probs.shape[class_axis]
+    per_class = _expand(cotangent, class_axis) * -log_probs
+    share = (1.0 - label_smoothing) * is_target + label_smoothing / num_classes
+    other_axes = tuple(axis for axis in range(log_probs.ndim) if axis != class_axis)
+    return jnp.sum(jnp.where(share != 0, per_class * share, 0.0), axis=other_axes)
+
+
+_class_index_cross_entropy.defvjp(_index_cross_entropy_forward, _index_cross_entropy_backward)
 
 
 def _cross_entropy_with_probabilities(
