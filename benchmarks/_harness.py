@@ -321,23 +321,41 @@ def discover() -> dict[str, Benchmark]:
     return dict(sorted(found.items()))
 
 
+COLUMNS = (
+    ("contender", 34), ("median ms", 10), ("IQR ms", 15), ("vs best peer", 12), ("GB/s", 7),
+    ("%stream", 8), ("GFLOP/s", 8), ("%matmul", 8), ("%floor", 7),
+)  # fmt: skip
+
+
+def _format_row(cells: Sequence[str]) -> str:
+    first, *rest = cells
+    return f"{first:{COLUMNS[0][1]}}" + "".join(
+        f" {cell:>{width}}" for cell, (_, width) in zip(rest, COLUMNS[1:], strict=True)
+    )
+
+
 def format_table(result: Mapping[str, Any]) -> str:
-    header = f"{'contender':34} {'median ms':>10} {'IQR ms':>15} {'vs best peer':>12} {'GB/s':>7} {'%stream':>8} {'GFLOP/s':>8} {'%matmul':>8} {'%floor':>7}"
+    floor = f"{result['floor_ms']:.1f} ms" if result["floor_ms"] else "n/a"
     lines = [
         f"== {result['benchmark']}: {result['description']}",
-        f"   isolation: {result['isolation']}; floor: "
-        + (f"{result['floor_ms']:.1f} ms" if result["floor_ms"] else "n/a"),
-        header,
+        f"   isolation: {result['isolation']}; floor: {floor}; * marks jaxmath",
+        _format_row([name for name, _ in COLUMNS]),
     ]
     for row in result["rows"]:
-        ratio = f"{row['ratio_to_best_peer']:.2f}x" if row["ratio_to_best_peer"] else "-"
-        floor = f"{100 * row['fraction_of_floor']:.0f}%" if row["fraction_of_floor"] else "-"
         low, high = row["iqr_ms"]
-        lines.append(
-            f"{('* ' if row['ours'] else '  ') + row['contender']:34} {row['median_ms']:10.2f} {f'{low:.1f}-{high:.1f}':>15} {ratio:>12} "
-            f"{row['gb_per_s']:7.1f} {100 * row['fraction_of_stream']:7.0f}% {row['gflop_per_s']:8.1f} "
-            f"{100 * row['fraction_of_matmul_peak']:7.0f}% {floor:>7}"
-        )
+        ratio, fraction = row["ratio_to_best_peer"], row["fraction_of_floor"]
+        cells = [
+            ("* " if row["ours"] else "  ") + row["contender"],
+            f"{row['median_ms']:.2f}",
+            f"{low:.1f}-{high:.1f}",
+            f"{ratio:.2f}x" if ratio else "-",
+            f"{row['gb_per_s']:.1f}",
+            f"{100 * row['fraction_of_stream']:.0f}%",
+            f"{row['gflop_per_s']:.1f}",
+            f"{100 * row['fraction_of_matmul_peak']:.0f}%",
+            f"{100 * fraction:.0f}%" if fraction else "-",
+        ]
+        lines.append(_format_row(cells))
     return "\n".join(lines)
 
 
@@ -373,7 +391,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     limits = measure_limits(args.quick)
     print(
-        f"limits measured now: stream {limits['stream_gb_per_s']:.1f} GB/s, float32 matmul {limits['matmul_gflop_per_s']:.1f} GFLOP/s"
+        f"limits measured now: stream {limits['stream_gb_per_s']:.1f} GB/s, "
+        f"float32 matmul {limits['matmul_gflop_per_s']:.1f} GFLOP/s"
     )
     args.out.mkdir(parents=True, exist_ok=True)
     for name in selected:
