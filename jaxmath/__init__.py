@@ -6,7 +6,7 @@ torch.nn.functional, torch.autograd and scipy. Figures live in ``jaxmath.visuali
 explicitly (``import jaxmath`` imports neither torch nor matplotlib).
 """
 
-from jaxmath import activations, gradcheck, losses
+from jaxmath import activations, backprop, gradcheck, losses
 from jaxmath.activations import (
     gelu,
     leaky_relu,
@@ -18,6 +18,15 @@ from jaxmath.activations import (
     softmax,
     softplus,
     tanh,
+)
+from jaxmath.backprop import (
+    Value,
+    linear_backward,
+    linear_forward,
+    mlp_backward,
+    mlp_forward,
+    mlp_init,
+    mlp_loss_and_grad,
 )
 from jaxmath.gradcheck import GradientCheck, check_gradients, default_eps, numerical_gradient
 from jaxmath.losses import (
@@ -33,6 +42,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     *activations.__all__,
+    "Value",
+    "linear_backward",
+    "linear_forward",
+    "mlp_backward",
+    "mlp_forward",
+    "mlp_init",
+    "mlp_loss_and_grad",
     *gradcheck.__all__,
     *losses.__all__,
 ]

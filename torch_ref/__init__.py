@@ -5,7 +5,7 @@ torch.distributions are the upstream references the parity suite compares both p
 Random inits take a ``torch.Generator`` where jaxmath takes a ``jax.random`` key.
 """
 
-from torch_ref import activations, gradcheck, losses
+from torch_ref import activations, backprop, gradcheck, losses
 from torch_ref.activations import (
     gelu,
     leaky_relu,
@@ -17,6 +17,15 @@ from torch_ref.activations import (
     softmax,
     softplus,
     tanh,
+)
+from torch_ref.backprop import (
+    Value,
+    linear_backward,
+    linear_forward,
+    mlp_backward,
+    mlp_forward,
+    mlp_init,
+    mlp_loss_and_grad,
 )
 from torch_ref.gradcheck import GradientCheck, check_gradients, default_eps, numerical_gradient
 from torch_ref.losses import (
@@ -32,6 +41,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     *activations.__all__,
+    "Value",
+    "linear_backward",
+    "linear_forward",
+    "mlp_backward",
+    "mlp_forward",
+    "mlp_init",
+    "mlp_loss_and_grad",
     *gradcheck.__all__,
     *losses.__all__,
 ]
