@@ -51,6 +51,7 @@ __all__ = [
 ACTIVATION_NAMES = ("sigmoid", "relu", "leaky_relu", "tanh", "gelu", "gelu_tanh")
 LOSS_NAMES = ("cross_entropy", "mse", "bce_with_logits")
 INIT_NAMES = ("he", "xavier")
+FLOAT_DTYPES = ("float32", "float64")
 
 #: torch.nn.init.calculate_gain for each activation; GELU has none in torch: ReLU's gain is the usual
 #: choice for it (its slope is ~1 for x > 0 and ~0 for x < 0, like ReLU's).
@@ -267,7 +268,11 @@ def _check_layer_sizes(layer_sizes: Sequence[int]) -> tuple[int, ...]:
 
 
 def mlp_init(
-    key: jax.Array, layer_sizes: Sequence[int], activation: str = "relu", init: str = "he"
+    key: jax.Array,
+    layer_sizes: Sequence[int],
+    activation: str = "relu",
+    init: str = "he",
+    dtype: str = "float32",
 ) -> list[dict[str, jax.Array]]:
     r"""Random MLP parameters: ``[{"W": (n_l, n_{l+1}), "b": (n_{l+1},)}, ...]``, biases 0.
 
@@ -279,21 +284,22 @@ def mlp_init(
       (``torch.nn.init.xavier_uniform_``; Glorot & Bengio, 2010).
 
     Zero biases, as the course and d2l do (torch's ``nn.Linear`` draws them uniformly instead).
-    The draws are float32 (JAX's default dtype; float64 under x64).
+    ``dtype``: 'float32' (default) or 'float64' (needs JAX's x64 mode).
     """
     sizes = _check_layer_sizes(layer_sizes)
     check_option("activation", activation, ACTIVATION_NAMES)
     check_option("init", init, INIT_NAMES)
+    check_option("dtype", dtype, FLOAT_DTYPES)
     gain = ACTIVATION_GAINS[activation]
     params = []
     for layer_key, fan_in, fan_out in zip(
         jax.random.split(key, len(sizes) - 1), sizes[:-1], sizes[1:], strict=True
     ):
         if init == "he":
-            W = jax.random.normal(layer_key, (fan_in, fan_out)) * (gain / math.sqrt(fan_in))
+            W = jax.random.normal(layer_key, (fan_in, fan_out), dtype) * (gain / math.sqrt(fan_in))
         else:
             bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
-            W = jax.random.uniform(layer_key, (fan_in, fan_out), minval=-bound, maxval=bound)
+            W = jax.random.uniform(layer_key, (fan_in, fan_out), dtype, minval=-bound, maxval=bound)
         params.append({"W": W, "b": jnp.zeros((fan_out,), W.dtype)})
     return params
 

@@ -15,6 +15,7 @@ import scipy.special
 import torch
 import torch.nn.functional as F
 
+from parity_tests.cases_backprop import BACKPROP_CASES
 from parity_tests.harness import Case, ErrorInput, Framework, Reference, Sample, Tolerance
 
 # ----------------------------------------------------------------------------------------------
@@ -978,4 +979,4 @@ GRADCHECK_CASES = [
 ]
 
 
-CASES: list[Case] = [*ACTIVATION_CASES, *LOSS_CASES, *GRADCHECK_CASES]
+CASES: list[Case] = [*ACTIVATION_CASES, *LOSS_CASES, *GRADCHECK_CASES, *BACKPROP_CASES]

@@ -82,11 +82,16 @@ class ErrorInput:
 
 @dataclasses.dataclass(frozen=True)
 class Reference:
-    """An upstream implementation: ``framework`` is 'torch' (tensors in, autograd-able) or 'numpy'."""
+    """An upstream implementation: ``framework`` is 'torch' (tensors in, autograd-able) or 'numpy'.
+
+    ``kind``: the tolerance kind for this reference when it differs from the case's (a numerical
+    gradient as the reference of a hand-written one is compared at "finite_difference").
+    """
 
     name: str
     function: Callable[..., Any]
     framework: str = "torch"
+    kind: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +103,7 @@ class Framework:
     asarray: Callable[[Any], Any]
     to_numpy: Callable[[Any], Any]
     dtype: Callable[[str], Any]
+    rng: Callable[[int], Any]  # seed -> a jax.random key / a torch.Generator
 
 
 def _jax_asarray(value: Any) -> Any:
@@ -116,9 +122,14 @@ def _torch_to_numpy(value: Any) -> Any:
     return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
 
 
-JAX = Framework("jaxmath", jaxmath, _jax_asarray, np.asarray, np.dtype)
+JAX = Framework("jaxmath", jaxmath, _jax_asarray, np.asarray, np.dtype, jax.random.PRNGKey)
 TORCH = Framework(
-    "torch_ref", torch_ref, _torch_asarray, _torch_to_numpy, lambda n: getattr(torch, n)
+    "torch_ref",
+    torch_ref,
+    _torch_asarray,
+    _torch_to_numpy,
+    lambda name: getattr(torch, name),
+    lambda seed: torch.Generator().manual_seed(seed),
 )
 
 
@@ -310,19 +321,21 @@ def torch_vjp(
     positions: tuple[int, ...],
     cotangent: np.ndarray,
 ) -> list[np.ndarray]:
+    """torch.autograd's vector-Jacobian product; an argument may be a pytree of tensors, whose
+    gradients come back as its leaves in ``leaves`` order (as the JAX side is compared)."""
     args = list(args)
     for position in positions:
-        args[position] = args[position].clone().requires_grad_(True)
+        args[position] = map_tree(
+            lambda tensor: tensor.clone().requires_grad_(True), args[position]
+        )
+    inputs = [leaf for position in positions for leaf in leaves(args[position])]
     output = function(*args, **kwargs)
     gradients = torch.autograd.grad(
-        output,
-        [args[position] for position in positions],
-        torch.from_numpy(cotangent.copy()),
-        allow_unused=True,
+        output, inputs, torch.from_numpy(cotangent.copy()), allow_unused=True
     )
     return [
-        np.zeros(args[position].shape) if gradient is None else _torch_to_numpy(gradient)
-        for position, gradient in zip(positions, gradients, strict=True)
+        np.zeros(tuple(tensor.shape)) if gradient is None else _torch_to_numpy(gradient)
+        for tensor, gradient in zip(inputs, gradients, strict=True)
     ]
 
 
@@ -344,5 +357,4 @@ def reference_output(reference: Reference, sample: Sample) -> Any:
     if reference.framework == "numpy":
         return reference.function(*sample.args, **sample.kwargs)
     args, kwargs = to_framework(TORCH, sample)
-    with torch.no_grad():
-        return to_numpy_tree(TORCH, reference.function(*args, **kwargs))
+    return to_numpy_tree(TORCH, reference.function(*args, **kwargs))

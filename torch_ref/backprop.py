@@ -51,6 +51,7 @@ __all__ = [
 ACTIVATION_NAMES = ("sigmoid", "relu", "leaky_relu", "tanh", "gelu", "gelu_tanh")
 LOSS_NAMES = ("cross_entropy", "mse", "bce_with_logits")
 INIT_NAMES = ("he", "xavier")
+FLOAT_DTYPES = ("float32", "float64")
 
 #: torch.nn.init.calculate_gain for each activation; GELU has none in torch: ReLU's gain is the usual
 #: choice for it (its slope is ~1 for x > 0 and ~0 for x < 0, like ReLU's).
@@ -278,23 +279,30 @@ def mlp_init(
     layer_sizes: Sequence[int],
     activation: str = "relu",
     init: str = "he",
+    dtype: str = "float32",
 ) -> list[dict[str, torch.Tensor]]:
     r"""Random MLP parameters ``[{"W": (n_l, n_{l+1}), "b": (n_{l+1},)}, ...]``, biases 0; ``init``
     'he' (normal, std :math:`g/\sqrt{n_\text{in}}`) or 'xavier' (uniform,
-    :math:`\pm g\sqrt{6/(n_\text{in}+n_\text{out})}`), float32 (torch's default dtype)."""
+    :math:`\pm g\sqrt{6/(n_\text{in}+n_\text{out})}`), of ``dtype`` 'float32' or 'float64'."""
     sizes = _check_layer_sizes(layer_sizes)
     check_option("activation", activation, ACTIVATION_NAMES)
     check_option("init", init, INIT_NAMES)
+    check_option("dtype", dtype, FLOAT_DTYPES)
+    torch_dtype = getattr(torch, dtype)
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     gain = ACTIVATION_GAINS[activation]
     params = []
     for fan_in, fan_out in itertools.pairwise(sizes):
         if init == "he":
-            W = torch.randn(fan_in, fan_out, generator=generator) * (gain / math.sqrt(fan_in))
+            W = torch.randn(fan_in, fan_out, generator=generator, dtype=torch_dtype) * (
+                gain / math.sqrt(fan_in)
+            )
         else:
             bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
-            W = (torch.rand(fan_in, fan_out, generator=generator) * 2.0 - 1.0) * bound
+            W = (
+                torch.rand(fan_in, fan_out, generator=generator, dtype=torch_dtype) * 2.0 - 1.0
+            ) * bound
         params.append({"W": W, "b": torch.zeros(fan_out, dtype=W.dtype)})
     return params
 
