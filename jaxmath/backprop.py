@@ -337,6 +337,8 @@ def mlp_forward(
         raise ValueError(
             f"x must have shape (N, {params[0]['W'].shape[0]}) for the first layer, got {x.shape}"
         )
+    if x.dtype != params[0]["W"].dtype:
+        raise TypeError(f"x must have the parameters' dtype {params[0]['W'].dtype}, got {x.dtype}")
     forward = _activation_forward(activation)
     cache = []
     for index, layer in enumerate(params):

@@ -1,8 +1,14 @@
 """Figures for the labs: each function returns a ``matplotlib.figure.Figure`` and never shows it.
 
-Figures are built with matplotlib's object API (``Figure()``, no pyplot state), take NumPy-convertible
-arrays (JAX or NumPy; torch tensors via ``.numpy()``) and are framework-neutral, so torch_ref has no
-twin of this module. ``import jaxmath`` does not import this module or matplotlib.
+Figures are built with matplotlib's object API (``Figure()``, no pyplot state, so nothing to close
+and no display needed), take NumPy-convertible arrays (NumPy or JAX arrays, lists; torch tensors
+via ``.numpy()``) and are framework-neutral, so torch_ref has no twin of this module.
+``import jaxmath`` does not import this module or matplotlib: import it explicitly::
+
+    from jaxmath import visualization
+
+    figure = visualization.plot_training_curve({"sgd": sgd_losses, "adam": adam_losses}, log_scale=True)
+    figure.savefig("training_curve.png")   # in a lab: ctx.save_figure(figure, "training_curve")
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 __all__ = [
@@ -21,12 +28,41 @@ __all__ = [
     "plot_training_curve",
 ]
 
+#: Line styles that tell apart the curves of one run when several runs are overlaid.
+_LINESTYLES = ("-", "--", ":", "-.")
 
-def _figure(ncols: int = 1, width: float = 5.0, height: float = 3.6) -> tuple[Figure, list[Any]]:
-    """A figure with ``ncols`` axes side by side (shared set-up, written once)."""
+#: One run's curves (name -> values per step), a single unnamed curve, or several runs.
+History = Mapping[str, Sequence[float]] | Sequence[float] | Sequence[Mapping[str, Sequence[float]]]
+
+
+def _figure(ncols: int = 1, width: float = 5.0, height: float = 3.6) -> tuple[Figure, list[Axes]]:
+    """A figure with ``ncols`` axes side by side, constrained layout (the shared set-up)."""
     figure = Figure(figsize=(width * ncols, height), layout="constrained")
     axes = figure.subplots(1, ncols, squeeze=False)[0]
     return figure, list(axes)
+
+
+def _label_axes(
+    axes: Axes,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    log_x: bool = False,
+    log_scale: bool = False,
+) -> None:
+    """Title, labels, axis scales, and a legend when some artist carries a label."""
+    axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    axes.set_xscale("log" if log_x else "linear")
+    axes.set_yscale("log" if log_scale else "linear")
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(fontsize="small")
+
+
+def _one_dimensional(name: str, values: Any) -> np.ndarray:
+    array = np.asarray(values, dtype=float)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
+    return array
 
 
 def plot_functions(
@@ -36,53 +72,110 @@ def plot_functions(
     xlabel: str = "x",
     ylabel: str = "",
     ylim: tuple[float, float] | None = None,
+    linestyles: Mapping[str, str] | None = None,
+    log_x: bool = False,
+    log_scale: bool = False,
 ) -> Figure:
-    """Overlay curves ``y = f(x)``: ``x`` of shape (n,), each curve of shape (n,)."""
+    """Overlay curves ``y = f(x)`` on one axes (activations, their derivatives, losses).
+
+    Args:
+        x: shape (n,).
+        curves: label -> values of shape (n,); non-finite values (inf, nan) leave gaps.
+        ylim: (bottom, top) of the y axis (default: fitted to the data).
+        linestyles: label -> matplotlib line style (default ``"-"``), e.g. to dash an
+            approximation drawn over the exact curve.
+        log_x, log_scale: logarithmic x / y axis.
+
+    Returns:
+        A Figure with one axes, one line per curve and a legend.
+    """
     figure, (axes,) = _figure()
-    x = np.asarray(x)
+    x = _one_dimensional("x", x)
     for label, values in curves.items():
-        axes.plot(x, np.asarray(values), label=label)
-    axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
+        y = _one_dimensional(f"curves[{label!r}]", values)
+        if y.shape != x.shape:
+            raise ValueError(f"curves[{label!r}] must have the shape of x {x.shape}, got {y.shape}")
+        axes.plot(x, y, (linestyles or {}).get(label, "-"), label=label)
+    if not log_scale:
+        axes.axhline(0.0, color="0.8", linewidth=0.8, zorder=0)
     if ylim is not None:
         axes.set_ylim(*ylim)
-    axes.axhline(0.0, color="0.8", linewidth=0.8, zorder=0)
-    axes.legend(fontsize="small")
+    _label_axes(axes, title, xlabel, ylabel, log_x=log_x, log_scale=log_scale)
     return figure
 
 
-def _as_runs(history: Mapping[str, Sequence[float]] | Sequence[float]) -> dict[str, np.ndarray]:
+def _as_runs(history: History, name: str) -> list[dict[str, np.ndarray]]:
+    """Normalise a history to a list of runs, each a dict curve name -> values of shape (steps,)."""
     if isinstance(history, Mapping):
-        return {str(name): np.asarray(values, dtype=float) for name, values in history.items()}
-    return {"run": np.asarray(history, dtype=float)}
+        runs = [history]
+    elif isinstance(history, Sequence) and history and isinstance(history[0], Mapping):
+        runs = list(history)
+    else:
+        runs = [{"": history}]
+    if not any(runs):
+        raise ValueError(f"{name} must hold at least one curve, got {history!r}")
+    return [
+        {str(key): _one_dimensional(f"{name}[{key!r}]", values) for key, values in run.items()}
+        for run in runs
+    ]
+
+
+def _plot_runs(
+    axes: Axes, runs: list[dict[str, np.ndarray]], every: int, run_labels: Sequence[str] | None
+) -> None:
+    """One colour per curve for a single run; one colour per run, a style per curve for several."""
+    if run_labels is not None and len(run_labels) != len(runs):
+        raise ValueError(
+            f"run_labels must name each of the {len(runs)} runs, got {len(run_labels)}"
+        )
+    for index, run in enumerate(runs):
+        run_label = run_labels[index] if run_labels is not None else f"run {index + 1}"
+        for style_index, (name, values) in enumerate(run.items()):
+            steps = every * np.arange(1, len(values) + 1)
+            if len(runs) == 1:
+                axes.plot(steps, values, label=name or None)
+            else:
+                style = _LINESTYLES[style_index % len(_LINESTYLES)]
+                label = f"{run_label}: {name}" if name else run_label
+                axes.plot(steps, values, style, color=f"C{index % 10}", label=label)
 
 
 def plot_training_curve(
-    history: Mapping[str, Sequence[float]] | Sequence[float],
-    second: Mapping[str, Sequence[float]] | None = None,
+    history: History,
+    second: History | None = None,
     title: str = "Training curve",
     ylabel: str = "loss",
     second_label: str = "accuracy",
     log_scale: bool = False,
+    every: int = 1,
+    second_every: int = 1,
+    run_labels: Sequence[str] | None = None,
 ) -> Figure:
-    """Loss per step for one run or several overlaid.
+    """Loss per step for one run or several overlaid, optionally a second metric in a second panel.
 
     Args:
-        history: a sequence of losses (one run) or a mapping run name -> sequence of losses.
-        second: optional mapping run name -> a second metric per step (e.g. accuracy), drawn in a
-            second panel.
-        log_scale: logarithmic loss axis.
+        history: the losses, one value per logged step, as
+            a sequence of shape (steps,) (one curve);
+            a mapping name -> sequence (e.g. ``{"lr=0.1": ..., "lr=1": ...}`` or
+            ``{"train": ..., "test": ...}``), one colour per curve; or
+            a list of such mappings (several runs): one colour per run, one line style per name.
+            Curves may differ in length.
+        second: an optional second metric (e.g. accuracy) in the same forms, drawn in a second
+            panel to the right.
+        log_scale: logarithmic loss axis (the second panel stays linear).
+        every, second_every: steps between logged values, so the x axis counts training steps
+            (value ``i`` is drawn at step ``every * (i + 1)``).
+        run_labels: names of the runs when ``history`` is a list (default ``"run 1"``, ...).
+
+    Returns:
+        A Figure with one axes (two with ``second``), one line per curve.
     """
-    runs = _as_runs(history)
-    figure, axes = _figure(ncols=2 if second else 1)
-    for name, values in runs.items():
-        axes[0].plot(np.arange(1, len(values) + 1), values, label=name)
-    axes[0].set(title=title, xlabel="step", ylabel=ylabel, yscale="log" if log_scale else "linear")
-    axes[0].legend(fontsize="small")
-    if second:
-        for name, values in _as_runs(second).items():
-            axes[1].plot(np.arange(1, len(values) + 1), values, label=name)
-        axes[1].set(title=second_label, xlabel="step", ylabel=second_label)
-        axes[1].legend(fontsize="small")
+    figure, axes = _figure(ncols=2 if second is not None else 1)
+    _plot_runs(axes[0], _as_runs(history, "history"), every, run_labels)
+    _label_axes(axes[0], title, "step", ylabel, log_scale=log_scale)
+    if second is not None:
+        _plot_runs(axes[1], _as_runs(second, "second"), second_every, run_labels)
+        _label_axes(axes[1], second_label, "step", second_label)
     return figure
 
 
@@ -93,25 +186,43 @@ def plot_grouped_bars(
     ylabel: str = "",
     log_scale: bool = False,
 ) -> Figure:
-    """Bars per category, one colour per group: ``groups[name]`` has one value per category."""
+    """Bars per category, one colour per group (e.g. a gradient norm per layer, per network).
+
+    Args:
+        groups: group name -> values of shape (len(categories),).
+        categories: the x tick labels.
+        log_scale: logarithmic y axis.
+
+    Returns:
+        A Figure with one axes holding ``len(groups) * len(categories)`` bars.
+    """
     figure, (axes,) = _figure(width=6.0)
     positions = np.arange(len(categories))
     width = 0.8 / max(len(groups), 1)
     for index, (name, values) in enumerate(groups.items()):
-        axes.bar(
-            positions + (index - (len(groups) - 1) / 2) * width,
-            np.asarray(values),
-            width,
-            label=name,
-        )
+        heights = _one_dimensional(f"groups[{name!r}]", values)
+        if heights.shape != positions.shape:
+            raise ValueError(
+                f"groups[{name!r}] must have one value per category ({len(categories)}), "
+                f"got shape {heights.shape}"
+            )
+        offset = (index - (len(groups) - 1) / 2) * width
+        axes.bar(positions + offset, heights, width, label=name)
     axes.set_xticks(positions, list(categories))
-    axes.set(title=title, ylabel=ylabel, yscale="log" if log_scale else "linear")
-    axes.legend(fontsize="small")
+    _label_axes(axes, title, "", ylabel, log_scale=log_scale)
     return figure
 
 
 def plot_table(rows: Sequence[Sequence[Any]], columns: Sequence[str], title: str = "") -> Figure:
-    """A table of values (numbers formatted to 3 significant digits) as a figure."""
+    """A table of values as a figure (floats to 3 significant digits), e.g. gradient-check errors.
+
+    Args:
+        rows: each of ``len(columns)`` cells (numbers, strings, booleans).
+        columns: the header.
+    """
+    for index, row in enumerate(rows):
+        if len(row) != len(columns):
+            raise ValueError(f"rows[{index}] must have {len(columns)} cells, got {len(row)}")
     figure, (axes,) = _figure(width=1.6 * len(columns), height=0.45 * (len(rows) + 2))
     axes.axis("off")
     cells = [
@@ -132,25 +243,31 @@ def plot_decision_boundary(
     labels: Any,
     title: str = "Decision boundary",
 ) -> Figure:
-    """Predicted probability of class 1 on a grid, with the data points on top.
+    """Predicted probability of class 1 on a grid, the 0.5 contour, and the data points on top.
 
-    Shapes: ``grid_x``, ``grid_y``, ``probabilities``: (h, w) from ``np.meshgrid``; ``points``: (n, 2);
-    ``labels``: (n,) in {0, 1}.
+    Args:
+        grid_x, grid_y, probabilities: shape (h, w), the first two from ``np.meshgrid``.
+        points: shape (n, 2).
+        labels: shape (n,), in {0, 1}.
+
+    Returns:
+        A Figure with the plot's axes and its colorbar's.
     """
-    figure, (axes,) = _figure(width=5.0, height=4.2)
-    contour = axes.contourf(
-        np.asarray(grid_x),
-        np.asarray(grid_y),
-        np.asarray(probabilities),
-        levels=20,
-        cmap="RdBu_r",
-        alpha=0.7,
-    )
-    axes.contour(
-        np.asarray(grid_x), np.asarray(grid_y), np.asarray(probabilities), levels=[0.5], colors="k"
-    )
+    grid_x, grid_y, probabilities = (np.asarray(a) for a in (grid_x, grid_y, probabilities))
+    if not grid_x.shape == grid_y.shape == probabilities.shape or grid_x.ndim != 2:
+        raise ValueError(
+            "grid_x, grid_y and probabilities must share one (h, w) shape, got "
+            f"{grid_x.shape}, {grid_y.shape}, {probabilities.shape}"
+        )
     points, labels = np.asarray(points), np.asarray(labels)
+    if points.ndim != 2 or points.shape[1] != 2 or labels.shape != points.shape[:1]:
+        raise ValueError(
+            f"points must have shape (n, 2) and labels (n,), got {points.shape} and {labels.shape}"
+        )
+    figure, (axes,) = _figure(width=5.0, height=4.2)
+    contour = axes.contourf(grid_x, grid_y, probabilities, levels=20, cmap="RdBu_r", alpha=0.7)
+    axes.contour(grid_x, grid_y, probabilities, levels=[0.5], colors="k")
     axes.scatter(points[:, 0], points[:, 1], c=labels, cmap="RdBu_r", edgecolors="k", s=14)
     figure.colorbar(contour, ax=axes, label="p(class 1)")
-    axes.set(title=title, xlabel="x1", ylabel="x2")
+    _label_axes(axes, title, "x1", "x2")
     return figure

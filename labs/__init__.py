@@ -1,20 +1,24 @@
 """The course labs, runnable: ``python -m labs`` lists them, ``python -m labs run all`` runs them.
 
 A lab is a module ``labs/lab_*.py`` that registers a function taking a :class:`LabContext` and
-returning its metrics::
+returning its metrics; the runner finds it (pkgutil), so adding a lab needs no other change::
 
+    from jaxmath import visualization
     from labs import LabContext, register_lab
 
-    @register_lab("1.4.1", "Manual backpropagation")
+    @register_lab("1.4.1", "Manual backpropagation", key_metrics=["test_accuracy"])
     def run(ctx: LabContext) -> dict:
-        ctx.log("what this step shows ...")
-        ctx.save_figure(figure, "training_curve")      # PNG under the lab's output folder
-        return {"test_accuracy": 0.97}                  # written to metrics.json
+        steps = 300 if ctx.quick else 2000                  # --quick: CI-sized
+        params = init(ctx.key(0), ...)                       # PRNG keys from the run's seed
+        ctx.log(f"step 1: training for {steps} steps")      # the printout is part of the lesson
+        ctx.save_figure(visualization.plot_training_curve(history), "training_curve")
+        ctx.record(train_loss=history["train"][-1])          # kept even if a later step fails
+        return {"test_accuracy": 0.97}                       # merged into metrics.json
 
-The runner (labs/_runner.py) discovers the modules, gives each lab its own output folder, records a
-failing lab's traceback without stopping the others, and writes ``summary.json`` / ``summary.md``.
+``python -m labs run 1.4.1 --quick --out outputs`` then writes ``outputs/lab-1.4.1/`` (the PNGs and
+``metrics.json``) and ``outputs/summary.json`` / ``summary.md``; see ``labs/_runner.py``.
 """
 
-from labs._registry import LABS, Lab, LabContext, register_lab
+from labs._registry import LABS, Lab, LabContext, LabFunction, register_lab
 
-__all__ = ["LABS", "Lab", "LabContext", "register_lab"]
+__all__ = ["LABS", "Lab", "LabContext", "LabFunction", "register_lab"]

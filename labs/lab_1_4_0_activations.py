@@ -1,8 +1,23 @@
-"""Lab 1.4.0 (the foundation's warm-up): activations, losses and numerical stability."""
+"""Lab 1.4.0 (the foundation's warm-up): activations, losses and numerical stability.
+
+Four steps, each a figure and a few metrics:
+
+1. activations and their derivatives (``jax.vmap(jax.grad(f))``), checked against the closed forms
+   and against central differences in float64 (``jaxmath.gradcheck``);
+2. softmax temperature: the probabilities of one logit vector at several temperatures;
+3. log-sum-exp at logits of 1e4 in float32: the naive ``log(sum(exp(x)))`` overflows to inf (and
+   underflows to -inf at -1e4), ``jaxmath.logsumexp`` stays within float32's spacing of the
+   float64 value;
+4. losses: MSE vs Huber as functions of the error, and binary cross-entropy on probabilities vs on
+   logits, where float32 rounding of ``sigmoid(z)`` to 1 sends the former to its clamp of 100.
+
+``--quick`` only draws fewer points; the lab takes a few seconds either way.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +26,9 @@ import numpy as np
 from jaxmath import activations, gradcheck, losses, visualization
 from labs import LabContext, register_lab
 
-ACTIVATIONS = {
+Activation = Callable[[jax.Array], jax.Array]
+
+ACTIVATIONS: dict[str, Activation] = {
     "sigmoid": activations.sigmoid,
     "tanh": activations.tanh,
     "relu": activations.relu,
@@ -22,135 +39,306 @@ ACTIVATIONS = {
     "softplus": activations.softplus,
 }
 
+#: Smooth activations whose gradients are checked against central differences (relu and
+#: leaky_relu have a kink at 0, where a central difference straddles two slopes).
+GRADIENT_CHECKED = ("sigmoid", "tanh", "gelu", "gelu (tanh)", "silu", "softplus")
 
-def activation_curves(ctx: LabContext) -> dict[str, float]:
-    ctx.log("Step 1: activations and their derivatives (jax.vmap of jax.grad).")
-    x = jnp.linspace(-4.0, 4.0, 401)
-    values = {name: f(x) for name, f in ACTIVATIONS.items()}
-    slopes = {name: jax.vmap(jax.grad(f))(x) for name, f in ACTIVATIONS.items()}
+
+def _metric_name(label: str) -> str:
+    """'gelu (tanh)' -> 'gelu_tanh', for metric keys."""
+    return "_".join(label.replace("(", " ").replace(")", " ").split())
+
+
+def activation_curves(ctx: LabContext) -> dict[str, float | bool]:
+    """Step 1: curves, derivatives by autodiff, closed forms, and a float64 gradient check."""
+    ctx.log("Step 1: activations and their derivatives (jax.vmap of jax.grad, compiled once each).")
+    x = jnp.linspace(-4.0, 4.0, 201 if ctx.quick else 801)
+    values = {name: jax.jit(f)(x) for name, f in ACTIVATIONS.items()}
+    slopes = {name: jax.jit(jax.vmap(jax.grad(f)))(x) for name, f in ACTIVATIONS.items()}
+    dashed = {"gelu (tanh)": "--"}
     ctx.save_figure(
-        visualization.plot_functions(x, values, "Activations", ylabel="f(x)", ylim=(-1.5, 4)),
+        visualization.plot_functions(
+            x, values, "Activations", ylabel="f(x)", ylim=(-1.5, 4.0), linestyles=dashed
+        ),
         "activations",
     )
     ctx.save_figure(
-        visualization.plot_functions(x, slopes, "Derivatives", ylabel="f'(x)", ylim=(-0.3, 1.3)),
+        visualization.plot_functions(
+            x, slopes, "Derivatives (jax.grad)", ylabel="f'(x)", ylim=(-0.3, 1.3), linestyles=dashed
+        ),
         "derivatives",
     )
+
+    sigmoid = values["sigmoid"]
+    closed_form_error = max(
+        float(jnp.max(jnp.abs(slopes["sigmoid"] - sigmoid * (1.0 - sigmoid)))),
+        float(jnp.max(jnp.abs(slopes["tanh"] - (1.0 - values["tanh"] ** 2)))),
+    )
     peak = float(jnp.max(slopes["sigmoid"]))
+    gelu_gap = float(jnp.max(jnp.abs(values["gelu"] - values["gelu (tanh)"])))
     ctx.log(
-        f"sigmoid' peaks at {peak:.4f} (= 1/4 at x = 0): stacked sigmoids shrink gradients by >= 4x per layer."
+        f"sigmoid' = s(1 - s) and tanh' = 1 - tanh^2 match jax.grad to {closed_form_error:.1e}."
     )
     ctx.log(
-        "relu' is exactly 0 or 1 (0 at x = 0, as torch): no shrinking, but dead units for x < 0."
+        f"sigmoid' peaks at {peak:.4f} (1/4 at x = 0): a stack of sigmoids shrinks the gradient "
+        "at least 4x per layer, the vanishing gradient of lab 1.4.1."
     )
-    errors = {}
+    ctx.log("relu' is 0 or 1 (0 at x = 0, as torch): no shrinking, but a unit with x < 0 is dead.")
+    ctx.log(
+        f"gelu's tanh approximation differs from the exact erf form by at most {gelu_gap:.1e} "
+        "on [-4, 4] (dashed over solid in the figures)."
+    )
+
+    metrics: dict[str, float | bool] = {
+        "sigmoid_max_slope": peak,
+        "closed_form_derivative_error": closed_form_error,
+        "gelu_tanh_approximation_gap": gelu_gap,
+    }
     with jax.enable_x64(True):
-        x64 = jnp.linspace(-3.0, 3.0, 13) + 0.05  # off the kinks, where a derivative is defined
-        for name in ("sigmoid", "tanh", "gelu", "softplus"):
-            report = gradcheck.check_gradients(lambda v, f=ACTIVATIONS[name]: jnp.sum(f(v)), x64)
-            errors[f"gradcheck_rel_error_{name}"] = report.max_relative_error
-            ctx.log(
-                f"gradient check {name:9s}: max relative error "
-                f"{report.max_relative_error:.1e} (passed: {report.passed})"
-            )
-    return {"sigmoid_max_slope": peak, **errors}
+        metrics.update(_gradient_check(ctx))
+    return metrics
+
+
+def _gradient_check(ctx: LabContext) -> dict[str, float | bool]:
+    """jax.grad against central differences in float64: every activation in one pytree call.
+
+    ``numerical_gradient`` takes any pytree, so one call checks all activations; the pass rule is
+    ``check_gradients``'s: |g - n| <= atol + rtol * |n| at its float64 tolerances.
+    """
+    points = jnp.linspace(-3.0, 3.0, 13) + 0.05  # float64 (x64 on), off the kinks
+    inputs = {name: points for name in GRADIENT_CHECKED}
+
+    @jax.jit
+    def total(xs: dict[str, jax.Array]) -> jax.Array:
+        return sum(jnp.sum(ACTIVATIONS[name](x)) for name, x in xs.items())
+
+    analytic = jax.grad(total)(inputs)
+    numerical = gradcheck.numerical_gradient(total, inputs)
+    rtol, atol = gradcheck.GRADCHECK_TOLERANCES[np.dtype("float64")]
+    metrics: dict[str, float | bool] = {}
+    passed = True
+    for name in GRADIENT_CHECKED:
+        difference = jnp.abs(analytic[name] - numerical[name])
+        scale = jnp.maximum(jnp.abs(analytic[name]), jnp.abs(numerical[name]))
+        relative_error = float(jnp.max(jnp.where(scale > 0, difference / scale, 0.0)))
+        ok = bool(jnp.all(difference <= atol + rtol * jnp.abs(numerical[name])))
+        passed = passed and ok
+        metrics[f"gradcheck_rel_error_{_metric_name(name)}"] = relative_error
+        ctx.log(
+            f"gradient check {name:12s} (float64, 13 points): max relative error "
+            f"{relative_error:.1e}, passed: {ok}"
+        )
+    ctx.log(
+        f"(pass: |jax.grad - numerical| <= {atol:g} + {rtol:g} |numerical|; central differences "
+        "with h = eps^(1/3) carry errors near 1e-10, round-off alone would be 1e-16)"
+    )
+    metrics["gradcheck_passed"] = passed
+    return metrics
 
 
 def softmax_temperature(ctx: LabContext) -> dict[str, float]:
+    """Step 2: softmax(z / T) for several T, and softmax's invariance to shifting z."""
     ctx.log(
-        "Step 2: softmax(logits / T): low T sharpens towards argmax, high T flattens towards uniform."
+        "Step 2: softmax(z / T): low T sharpens towards the argmax, high T flattens to uniform."
     )
     logits = jnp.array([2.0, 1.0, 0.1, -1.0])
     temperatures = (0.25, 0.5, 1.0, 2.0, 5.0)
-    probabilities = {f"T={t}": activations.softmax(logits / t) for t in temperatures}
-    entropy = {
-        t: float(-jnp.sum(p * jnp.log(p)))
-        for t, p in zip(temperatures, probabilities.values(), strict=True)
-    }
-    for t, h in entropy.items():
+    by_temperature = jax.jit(jax.vmap(lambda t: activations.softmax(logits / t)))
+    probabilities = dict(
+        zip(temperatures, np.asarray(by_temperature(jnp.array(temperatures))), strict=True)
+    )
+    entropies = {t: float(-np.sum(p * np.log(p))) for t, p in probabilities.items()}
+    for t, p in probabilities.items():
         ctx.log(
-            f"T = {t:<4}: p = {np.round(np.asarray(probabilities[f'T={t}']), 3)}, "
-            f"entropy {h:.3f} nats (max {math.log(4):.3f})"
+            f"T = {t:<4}: p = {np.round(p, 3)}, entropy {entropies[t]:.3f} nats "
+            f"(uniform: log 4 = {math.log(4):.3f})"
         )
+    shift_gap = float(
+        jnp.max(jnp.abs(activations.softmax(logits + 1000.0) - activations.softmax(logits)))
+    )
+    ctx.log(
+        f"softmax(z + 1000) - softmax(z): max {shift_gap:.1e}. Only differences of logits matter, "
+        "which is why subtracting max(z) first is free."
+    )
     figure = visualization.plot_grouped_bars(
-        {name: np.asarray(p) for name, p in probabilities.items()},
-        [f"class {i} (z={float(z)})" for i, z in enumerate(logits)],
-        title="Softmax temperature",
+        {f"T = {t}": p for t, p in probabilities.items()},
+        [f"z = {float(z):g}" for z in logits],
+        title="softmax(z / T) of one logit vector",
         ylabel="probability",
     )
     ctx.save_figure(figure, "softmax_temperature")
-    return {"entropy_T0.25": entropy[0.25], "entropy_T5": entropy[5.0]}
-
-
-def logsumexp_stability(ctx: LabContext) -> dict[str, float]:
-    ctx.log("Step 3: log-sum-exp at logits of 1e4 in float32.")
-    logits = jnp.array([1e4, 1e4 - 1.0, 1e4 - 2.0], dtype=jnp.float32)
-    naive = float(jnp.log(jnp.sum(jnp.exp(logits))))
-    stable = float(activations.logsumexp(logits))
-    exact = 1e4 + math.log(1.0 + math.exp(-1.0) + math.exp(-2.0))
-    ctx.log(f"naive log(sum(exp(x))) = {naive}  (exp(1e4) overflows float32's max of 3.4e38)")
-    ctx.log(
-        f"jaxmath.logsumexp      = {stable:.4f}, exact {exact:.4f}: m + log(sum(exp(x - m))) never overflows"
-    )
-    scale = np.linspace(0.0, 1.0, 50)
-    curves = {
-        "naive": [float(jnp.log(jnp.sum(jnp.exp(logits * s)))) for s in scale],
-        "jaxmath.logsumexp": [float(activations.logsumexp(logits * s)) for s in scale],
+    return {
+        "entropy_T0.25": entropies[0.25],
+        "entropy_T5": entropies[5.0],
+        "softmax_shift_invariance_error": shift_gap,
     }
+
+
+def _naive_logsumexp(x: jax.Array) -> jax.Array:
+    return jnp.log(jnp.sum(jnp.exp(x), axis=-1))
+
+
+def logsumexp_stability(ctx: LabContext) -> dict[str, float | bool]:
+    """Step 3: naive log(sum(exp(x))) against jaxmath.logsumexp at 1e4, in float32."""
+    ctx.log("Step 3: log-sum-exp of [z, z - 1, z - 2] in float32, up to z = 1e4.")
+    offsets = jnp.array([0.0, -1.0, -2.0], dtype=jnp.float32)
+    exact_gap = math.log1p(math.exp(-1.0) + math.exp(-2.0))  # lse(z, z-1, z-2) - z, float64
+    naive, stable = jax.jit(_naive_logsumexp), jax.jit(activations.logsumexp)
+
+    at_1e4, at_minus_1e4 = 1e4 + offsets, -1e4 + offsets
+    naive_high, stable_high = float(naive(at_1e4)), float(stable(at_1e4))
+    naive_low, stable_low = float(naive(at_minus_1e4)), float(stable(at_minus_1e4))
+    error_high = abs(stable_high - (1e4 + exact_gap))
+    error_low = abs(stable_low - (-1e4 + exact_gap))
+    spacing = float(np.spacing(np.float32(1e4)))
+    ctx.log(f"z = 1e4 : naive = {naive_high} (exp(1e4) > float32's max 3.4e38: overflow)")
+    ctx.log(f"          jaxmath.logsumexp = {stable_high:.4f}, float64 exact {1e4 + exact_gap:.4f}")
+    ctx.log(f"z = -1e4: naive = {naive_low} (exp(-1e4) underflows to 0, log(0) = -inf)")
+    ctx.log(f"          jaxmath.logsumexp = {stable_low:.4f}, float64 exact {-1e4 + exact_gap:.4f}")
+    ctx.log(
+        f"error {error_high:.1e}, within float32's spacing at 1e4 ({spacing:.1e}): "
+        "m + log(sum(exp(x - m))) with m = max(x) only ever exponentiates numbers <= 0."
+    )
+
+    z = np.geomspace(1.0, 1e4, 120 if ctx.quick else 400)
+    grid = jnp.asarray(z, jnp.float32)[:, None] + offsets  # (points, 3)
+    naive_gap = np.asarray(naive(grid), np.float64) - z
+    stable_gap = np.asarray(stable(grid), np.float64) - z
+    overflow_at = float(z[np.argmax(~np.isfinite(naive_gap))])
+    threshold = math.log(float(np.finfo(np.float32).max)) - exact_gap
+    ctx.log(
+        f"the naive sum overflows once z > log(3.4e38) - {exact_gap:.2f} = {threshold:.2f} "
+        f"(on the plotted grid, from z = {overflow_at:.1f}); logsumexp is finite all the way."
+    )
     figure = visualization.plot_functions(
-        scale * 1e4, curves, "log-sum-exp of [z, z-1, z-2] (float32)", xlabel="z", ylabel="value"
+        z,
+        {
+            "naive log(sum(exp(x)))": naive_gap,
+            "jaxmath.logsumexp": stable_gap,
+            "exact (float64)": np.full_like(z, exact_gap),
+        },
+        "log-sum-exp([z, z-1, z-2]) - z, float32",
+        xlabel="z",
+        ylabel="value - z",
+        ylim=(exact_gap - 0.01, exact_gap + 0.01),
+        linestyles={"exact (float64)": ":"},
+        log_x=True,
+    )
+    axes = figure.axes[0]
+    axes.axvline(overflow_at, color="C0", linewidth=0.8, linestyle="--")
+    axes.text(
+        overflow_at * 1.15,
+        exact_gap - 0.008,
+        f"naive = inf from z = {overflow_at:.1f}\n"
+        f"at z = 1e4: naive = {naive_high}, logsumexp = {stable_high:.4f}",
+        fontsize="small",
     )
     ctx.save_figure(figure, "logsumexp_stability")
     return {
-        "logsumexp_naive_is_inf": float(math.isinf(naive)),
-        "logsumexp_abs_error_1e4": abs(stable - exact),
+        "logsumexp_1e4": stable_high,
+        "logsumexp_abs_error_1e4": error_high,
+        "logsumexp_abs_error_minus_1e4": error_low,
+        "logsumexp_naive_1e4": naive_high,
+        "logsumexp_naive_is_inf": math.isinf(naive_high),
+        "logsumexp_naive_overflow_z": overflow_at,
+    }
+
+
+@jax.jit
+def _regression_losses(error: jax.Array) -> dict[str, jax.Array]:
+    """Per-element MSE and Huber losses of ``error`` (shape (n,)) against a zero target."""
+    zero = jnp.zeros_like(error)
+    return {
+        "MSE": losses.mse_loss(error, zero, reduction="none"),
+        "Huber (delta = 1)": losses.huber_loss(error, zero, reduction="none"),
+        "Huber (delta = 0.5)": losses.huber_loss(error, zero, reduction="none", delta=0.5),
+    }
+
+
+@jax.jit
+def _binary_losses(logits: jax.Array) -> dict[str, jax.Array]:
+    """Per-element BCE of ``logits`` (shape (n,)): with logits, and on sigmoid(logits)."""
+    ones, zeros = jnp.ones_like(logits), jnp.zeros_like(logits)
+    return {
+        "with logits, target 1": losses.binary_cross_entropy_with_logits(
+            logits, ones, reduction="none"
+        ),
+        "with logits, target 0": losses.binary_cross_entropy_with_logits(
+            logits, zeros, reduction="none"
+        ),
+        "on sigmoid(z), target 0": losses.binary_cross_entropy(
+            activations.sigmoid(logits), zeros, reduction="none"
+        ),
     }
 
 
 def loss_curves(ctx: LabContext) -> dict[str, float]:
-    ctx.log("Step 4: losses as functions of the error / probability.")
-    error = jnp.linspace(-3.0, 3.0, 301)
-    zero = jnp.zeros_like(error)
-    regression = {
-        "MSE": losses.mse_loss(error, zero, reduction="none"),
-        "Huber (delta=1)": losses.huber_loss(error, zero, reduction="none"),
-        "Huber (delta=0.5)": losses.huber_loss(error, zero, reduction="none", delta=0.5),
-    }
+    """Step 4: regression losses (MSE, Huber) and binary cross-entropy on probabilities vs logits."""
+    ctx.log("Step 4: losses as functions of the error and of the logit.")
+    error = jnp.linspace(-3.0, 3.0, 121 if ctx.quick else 601)
     ctx.save_figure(
         visualization.plot_functions(
-            error, regression, "Regression losses", xlabel="prediction - target", ylabel="loss"
+            error,
+            _regression_losses(error),
+            "Regression losses",
+            xlabel="prediction - target",
+            ylabel="loss",
         ),
         "regression_losses",
     )
+    # Elementwise losses: a forward-mode derivative with tangent 1 gives every slope at once.
+    _, slopes = jax.jvp(_regression_losses, (error,), (jnp.ones_like(error),))
+    mse_slope, huber_slope = float(slopes["MSE"][-1]), float(slopes["Huber (delta = 1)"][-1])
     ctx.log(
-        "Huber is quadratic near 0 and linear beyond delta: outliers pull with a bounded gradient."
+        f"at an error of 3 the MSE gradient is {mse_slope:g}, Huber's {huber_slope:g}: Huber is "
+        "quadratic within delta and linear beyond, so an outlier pulls with a bounded force."
     )
-    p = jnp.linspace(0.0, 1.0, 201)
-    ones = jnp.ones_like(p)
-    bce = losses.binary_cross_entropy(p, ones, reduction="none")
+
+    logits = jnp.linspace(-30.0, 30.0, 241 if ctx.quick else 1201, dtype=jnp.float32)
+    classification = _binary_losses(logits)
     ctx.save_figure(
         visualization.plot_functions(
-            p, {"BCE, target 1": bce}, "Binary cross-entropy", xlabel="p", ylabel="loss"
+            logits,
+            classification,
+            "Binary cross-entropy, float32",
+            xlabel="logit z",
+            ylabel="loss",
+            linestyles={"on sigmoid(z), target 0": "--"},
         ),
-        "bce",
+        "binary_cross_entropy",
+    )
+    on_probabilities = classification["on sigmoid(z), target 0"]
+    cliff = float(logits[int(jnp.argmax(on_probabilities >= 100.0))])
+    at_20 = {name: float(values[0]) for name, values in _binary_losses(jnp.array([20.0])).items()}
+    at_extremes = _binary_losses(jnp.array([-1e4, 1e4], jnp.float32))["with logits, target 1"]
+    ctx.log(
+        f"target 0, z = 20: on probabilities {at_20['on sigmoid(z), target 0']:g}, with logits "
+        f"{at_20['with logits, target 0']:g}. From z = {cliff:.2f}, sigmoid(z) rounds to 1.0 in "
+        "float32, log(1 - p) = log(0), and torch's clamp of each log at -100 caps the loss at 100: "
+        "the gradient is gone."
     )
     ctx.log(
-        f"BCE at p = 0 for target 1 is {float(bce[0])}: torch's clamp of log at -100 keeps it finite."
+        "with logits, the loss is softplus(z) = max(z, 0) + log1p(exp(-|z|)): exact at any z, "
+        "which is why models output logits and the loss applies the sigmoid."
     )
-    logits = jnp.array([-1e4, -20.0, 0.0, 20.0, 1e4], dtype=jnp.float32)
-    stable = losses.binary_cross_entropy_with_logits(
-        logits, jnp.ones_like(logits), reduction="none"
-    )
-    naive = -jnp.log(1.0 / (1.0 + jnp.exp(-logits)))
-    ctx.log(
-        f"BCE-with-logits at {np.asarray(logits)}: {np.asarray(stable)}; naive -log(sigmoid): {np.asarray(naive)}"
-    )
-    return {"bce_at_p0": float(bce[0]), "bce_with_logits_at_minus_1e4": float(stable[0])}
+    ctx.log(f"BCE with logits at z = -1e4, 1e4 (target 1): {np.asarray(at_extremes)}, both finite.")
+    return {
+        "huber_gradient_at_error_3": huber_slope,
+        "mse_gradient_at_error_3": mse_slope,
+        "bce_probabilities_target0_z20": at_20["on sigmoid(z), target 0"],
+        "bce_with_logits_target0_z20": at_20["with logits, target 0"],
+        "bce_probabilities_cliff_z": cliff,
+        "bce_with_logits_at_minus_1e4": float(at_extremes[0]),
+    }
 
 
-@register_lab("1.4.0", "Activations, losses and numerical stability")
-def run(ctx: LabContext) -> dict[str, float]:
-    metrics: dict[str, float] = {}
+@register_lab(
+    "1.4.0",
+    "Activations, losses and numerical stability",
+    key_metrics=("gradcheck_passed", "logsumexp_naive_1e4", "logsumexp_abs_error_1e4"),
+)
+def run(ctx: LabContext) -> dict[str, float | bool]:
+    """Run the four steps; each records its metrics as it finishes."""
     for step in (activation_curves, softmax_temperature, logsumexp_stability, loss_curves):
-        metrics.update(step(ctx))
-    return metrics
+        ctx.record(step(ctx))
+    return ctx.metrics

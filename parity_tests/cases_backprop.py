@@ -385,6 +385,11 @@ def mlp_errors() -> Iterator[ErrorInput]:
         r"activation must be one of 'sigmoid', 'relu', 'leaky_relu', 'tanh', 'gelu', 'gelu_tanh', got 'swish'",
     )
     yield ErrorInput(
+        Sample((params, np.zeros((2, 3), np.float32)), {}, "x float32, params float64"),
+        TypeError,
+        r"x must have the parameters' dtype float64, got float32",
+    )
+    yield ErrorInput(
         Sample(([{"W": np.zeros((3, 2))}], x), {}, "layer without b"),
         TypeError,
         r"params\[0\] must be a dict with keys 'W' and 'b'",
@@ -557,7 +562,7 @@ def torch_scalar_expression(x: float, y: float, z: float) -> Any:
             + 3.0 / (u * u + 1.0)
         )
         grads = torch.autograd.grad(g, (a, b, c))
-    return np.array([float(g), *(float(grad) for grad in grads)])
+    return np.array([float(g.detach()), *(float(grad) for grad in grads)])
 
 
 def worked_example_call(framework: Framework, x: float, y: float, z: float) -> Any:
@@ -576,7 +581,7 @@ def torch_worked_example(x: float, y: float, z: float) -> Any:
     with torch.enable_grad():
         f = (a * b + c) ** 2 * torch.sigmoid(a)
         grads = torch.autograd.grad(f, (a, b, c))
-    return np.array([float(f), *(float(grad) for grad in grads)])
+    return np.array([float(f.detach()), *(float(grad) for grad in grads)])
 
 
 def scalar_samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:

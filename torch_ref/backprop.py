@@ -340,6 +340,11 @@ def mlp_forward(
         raise ValueError(
             f"x must have shape (N, {params[0]['W'].shape[0]}) for the first layer, got {tuple(x.shape)}"
         )
+    if x.dtype != params[0]["W"].dtype:
+        weight_dtype = str(params[0]["W"].dtype).removeprefix("torch.")
+        raise TypeError(
+            f"x must have the parameters' dtype {weight_dtype}, got {str(x.dtype).removeprefix('torch.')}"
+        )
     forward = _activation_forward(activation)
     cache = []
     for index, layer in enumerate(params):
