@@ -52,8 +52,10 @@ def _label_axes(
 ) -> None:
     """Title, labels, axis scales, and a legend when some artist carries a label."""
     axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    axes.set_xscale("log" if log_x else "linear")
-    axes.set_yscale("log" if log_scale else "linear")
+    if log_x:  # only when asked: setting a scale resets tick labels such as bar categories
+        axes.set_xscale("log")
+    if log_scale:
+        axes.set_yscale("log")
     if axes.get_legend_handles_labels()[0]:
         axes.legend(fontsize="small")
 

@@ -17,7 +17,8 @@ Four steps, each a figure and a few metrics:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -44,17 +45,36 @@ ACTIVATIONS: dict[str, Activation] = {
 GRADIENT_CHECKED = ("sigmoid", "tanh", "gelu", "gelu (tanh)", "silu", "softplus")
 
 
+#: Curve labels in legend order (JAX returns dicts with their keys sorted).
+REGRESSION_LOSSES = ("MSE", "Huber (delta = 1)", "Huber (delta = 0.5)")
+BINARY_LOSSES = ("with logits, target 1", "with logits, target 0", "on sigmoid(z), target 0")
+
+
+def _numpy_in_order(arrays: Mapping[str, Any], names: Iterable[str]) -> dict[str, np.ndarray]:
+    """``arrays`` as NumPy, keys in the order of ``names`` (a jitted function sorts dict keys)."""
+    return {name: np.asarray(arrays[name]) for name in names}
+
+
 def _metric_name(label: str) -> str:
     """'gelu (tanh)' -> 'gelu_tanh', for metric keys."""
     return "_".join(label.replace("(", " ").replace(")", " ").split())
 
 
+@jax.jit
+def _curves_and_slopes(x: jax.Array) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
+    """Every activation and its derivative at ``x`` (shape (n,)), compiled as one program."""
+    values = {name: f(x) for name, f in ACTIVATIONS.items()}
+    slopes = {name: jax.vmap(jax.grad(f))(x) for name, f in ACTIVATIONS.items()}
+    return values, slopes
+
+
 def activation_curves(ctx: LabContext) -> dict[str, float | bool]:
     """Step 1: curves, derivatives by autodiff, closed forms, and a float64 gradient check."""
-    ctx.log("Step 1: activations and their derivatives (jax.vmap of jax.grad, compiled once each).")
-    x = jnp.linspace(-4.0, 4.0, 201 if ctx.quick else 801)
-    values = {name: jax.jit(f)(x) for name, f in ACTIVATIONS.items()}
-    slopes = {name: jax.jit(jax.vmap(jax.grad(f)))(x) for name, f in ACTIVATIONS.items()}
+    ctx.log(
+        "Step 1: activations and their derivatives (jax.vmap of jax.grad, one compiled program)."
+    )
+    x = np.linspace(-4.0, 4.0, 201 if ctx.quick else 801, dtype=np.float32)
+    values, slopes = (_numpy_in_order(d, ACTIVATIONS) for d in _curves_and_slopes(x))
     dashed = {"gelu (tanh)": "--"}
     ctx.save_figure(
         visualization.plot_functions(
@@ -71,11 +91,11 @@ def activation_curves(ctx: LabContext) -> dict[str, float | bool]:
 
     sigmoid = values["sigmoid"]
     closed_form_error = max(
-        float(jnp.max(jnp.abs(slopes["sigmoid"] - sigmoid * (1.0 - sigmoid)))),
-        float(jnp.max(jnp.abs(slopes["tanh"] - (1.0 - values["tanh"] ** 2)))),
+        float(np.max(np.abs(slopes["sigmoid"] - sigmoid * (1.0 - sigmoid)))),
+        float(np.max(np.abs(slopes["tanh"] - (1.0 - values["tanh"] ** 2)))),
     )
-    peak = float(jnp.max(slopes["sigmoid"]))
-    gelu_gap = float(jnp.max(jnp.abs(values["gelu"] - values["gelu (tanh)"])))
+    peak = float(np.max(slopes["sigmoid"]))
+    gelu_gap = float(np.max(np.abs(values["gelu"] - values["gelu (tanh)"])))
     ctx.log(
         f"sigmoid' = s(1 - s) and tanh' = 1 - tanh^2 match jax.grad to {closed_form_error:.1e}."
     )
@@ -105,23 +125,23 @@ def _gradient_check(ctx: LabContext) -> dict[str, float | bool]:
     ``numerical_gradient`` takes any pytree, so one call checks all activations; the pass rule is
     ``check_gradients``'s: |g - n| <= atol + rtol * |n| at its float64 tolerances.
     """
-    points = jnp.linspace(-3.0, 3.0, 13) + 0.05  # float64 (x64 on), off the kinks
+    points = np.linspace(-3.0, 3.0, 13) + 0.05  # float64, off the kinks
     inputs = {name: points for name in GRADIENT_CHECKED}
 
     @jax.jit
     def total(xs: dict[str, jax.Array]) -> jax.Array:
         return sum(jnp.sum(ACTIVATIONS[name](x)) for name, x in xs.items())
 
-    analytic = jax.grad(total)(inputs)
-    numerical = gradcheck.numerical_gradient(total, inputs)
+    analytic = jax.tree.map(np.asarray, jax.grad(total)(inputs))
+    numerical = jax.tree.map(np.asarray, gradcheck.numerical_gradient(total, inputs))
     rtol, atol = gradcheck.GRADCHECK_TOLERANCES[np.dtype("float64")]
     metrics: dict[str, float | bool] = {}
     passed = True
     for name in GRADIENT_CHECKED:
-        difference = jnp.abs(analytic[name] - numerical[name])
-        scale = jnp.maximum(jnp.abs(analytic[name]), jnp.abs(numerical[name]))
-        relative_error = float(jnp.max(jnp.where(scale > 0, difference / scale, 0.0)))
-        ok = bool(jnp.all(difference <= atol + rtol * jnp.abs(numerical[name])))
+        difference = np.abs(analytic[name] - numerical[name])
+        scale = np.maximum(np.abs(analytic[name]), np.abs(numerical[name]))
+        relative_error = float(np.max(difference / np.where(scale > 0, scale, 1.0)))
+        ok = bool(np.all(difference <= atol + rtol * np.abs(numerical[name])))
         passed = passed and ok
         metrics[f"gradcheck_rel_error_{_metric_name(name)}"] = relative_error
         ctx.log(
@@ -129,8 +149,9 @@ def _gradient_check(ctx: LabContext) -> dict[str, float | bool]:
             f"{relative_error:.1e}, passed: {ok}"
         )
     ctx.log(
-        f"(pass: |jax.grad - numerical| <= {atol:g} + {rtol:g} |numerical|; central differences "
-        "with h = eps^(1/3) carry errors near 1e-10, round-off alone would be 1e-16)"
+        f"(pass: |jax.grad - numerical| <= {atol:g} + {rtol:g} |numerical|. Central differences "
+        "with h = eps^(1/3) = 6e-6 leave absolute errors near 1e-10, so relative errors grow where "
+        "a slope is small; float64 round-off alone would be 1e-16.)"
     )
     metrics["gradcheck_passed"] = passed
     return metrics
@@ -141,12 +162,10 @@ def softmax_temperature(ctx: LabContext) -> dict[str, float]:
     ctx.log(
         "Step 2: softmax(z / T): low T sharpens towards the argmax, high T flattens to uniform."
     )
-    logits = jnp.array([2.0, 1.0, 0.1, -1.0])
+    logits = np.array([2.0, 1.0, 0.1, -1.0], np.float32)
+    softmax = jax.jit(activations.softmax)
     temperatures = (0.25, 0.5, 1.0, 2.0, 5.0)
-    by_temperature = jax.jit(jax.vmap(lambda t: activations.softmax(logits / t)))
-    probabilities = dict(
-        zip(temperatures, np.asarray(by_temperature(jnp.array(temperatures))), strict=True)
-    )
+    probabilities = {t: np.asarray(softmax(logits / np.float32(t))) for t in temperatures}
     entropies = {t: float(-np.sum(p * np.log(p))) for t, p in probabilities.items()}
     for t, p in probabilities.items():
         ctx.log(
@@ -154,7 +173,7 @@ def softmax_temperature(ctx: LabContext) -> dict[str, float]:
             f"(uniform: log 4 = {math.log(4):.3f})"
         )
     shift_gap = float(
-        jnp.max(jnp.abs(activations.softmax(logits + 1000.0) - activations.softmax(logits)))
+        np.max(np.abs(np.asarray(softmax(logits + np.float32(1000.0))) - probabilities[1.0]))
     )
     ctx.log(
         f"softmax(z + 1000) - softmax(z): max {shift_gap:.1e}. Only differences of logits matter, "
@@ -181,11 +200,11 @@ def _naive_logsumexp(x: jax.Array) -> jax.Array:
 def logsumexp_stability(ctx: LabContext) -> dict[str, float | bool]:
     """Step 3: naive log(sum(exp(x))) against jaxmath.logsumexp at 1e4, in float32."""
     ctx.log("Step 3: log-sum-exp of [z, z - 1, z - 2] in float32, up to z = 1e4.")
-    offsets = jnp.array([0.0, -1.0, -2.0], dtype=jnp.float32)
+    offsets = np.array([0.0, -1.0, -2.0], dtype=np.float32)
     exact_gap = math.log1p(math.exp(-1.0) + math.exp(-2.0))  # lse(z, z-1, z-2) - z, float64
     naive, stable = jax.jit(_naive_logsumexp), jax.jit(activations.logsumexp)
 
-    at_1e4, at_minus_1e4 = 1e4 + offsets, -1e4 + offsets
+    at_1e4, at_minus_1e4 = np.float32(1e4) + offsets, np.float32(-1e4) + offsets
     naive_high, stable_high = float(naive(at_1e4)), float(stable(at_1e4))
     naive_low, stable_low = float(naive(at_minus_1e4)), float(stable(at_minus_1e4))
     error_high = abs(stable_high - (1e4 + exact_gap))
@@ -201,7 +220,7 @@ def logsumexp_stability(ctx: LabContext) -> dict[str, float | bool]:
     )
 
     z = np.geomspace(1.0, 1e4, 120 if ctx.quick else 400)
-    grid = jnp.asarray(z, jnp.float32)[:, None] + offsets  # (points, 3)
+    grid = z.astype(np.float32)[:, None] + offsets  # (points, 3)
     naive_gap = np.asarray(naive(grid), np.float64) - z
     stable_gap = np.asarray(stable(grid), np.float64) - z
     overflow_at = float(z[np.argmax(~np.isfinite(naive_gap))])
@@ -220,17 +239,18 @@ def logsumexp_stability(ctx: LabContext) -> dict[str, float | bool]:
         "log-sum-exp([z, z-1, z-2]) - z, float32",
         xlabel="z",
         ylabel="value - z",
-        ylim=(exact_gap - 0.01, exact_gap + 0.01),
-        linestyles={"exact (float64)": ":"},
+        ylim=(exact_gap - 0.003, exact_gap + 0.003),
+        linestyles={"jaxmath.logsumexp": "--", "exact (float64)": ":"},
         log_x=True,
     )
     axes = figure.axes[0]
-    axes.axvline(overflow_at, color="C0", linewidth=0.8, linestyle="--")
+    axes.axvline(overflow_at, color="C0", linewidth=0.8, linestyle="-.")
     axes.text(
-        overflow_at * 1.15,
-        exact_gap - 0.008,
-        f"naive = inf from z = {overflow_at:.1f}\n"
-        f"at z = 1e4: naive = {naive_high}, logsumexp = {stable_high:.4f}",
+        0.03,
+        0.05,
+        f"naive: inf from z = {overflow_at:.1f} (no line)\n"
+        f"at z = 1e4: naive {naive_high}, logsumexp {stable_high:.4f}",
+        transform=axes.transAxes,
         fontsize="small",
     )
     ctx.save_figure(figure, "logsumexp_stability")
@@ -275,11 +295,11 @@ def _binary_losses(logits: jax.Array) -> dict[str, jax.Array]:
 def loss_curves(ctx: LabContext) -> dict[str, float]:
     """Step 4: regression losses (MSE, Huber) and binary cross-entropy on probabilities vs logits."""
     ctx.log("Step 4: losses as functions of the error and of the logit.")
-    error = jnp.linspace(-3.0, 3.0, 121 if ctx.quick else 601)
+    error = np.linspace(-3.0, 3.0, 121 if ctx.quick else 601, dtype=np.float32)
     ctx.save_figure(
         visualization.plot_functions(
             error,
-            _regression_losses(error),
+            _numpy_in_order(_regression_losses(error), REGRESSION_LOSSES),
             "Regression losses",
             xlabel="prediction - target",
             ylabel="loss",
@@ -287,15 +307,16 @@ def loss_curves(ctx: LabContext) -> dict[str, float]:
         "regression_losses",
     )
     # Elementwise losses: a forward-mode derivative with tangent 1 gives every slope at once.
-    _, slopes = jax.jvp(_regression_losses, (error,), (jnp.ones_like(error),))
+    _, slopes = jax.jvp(_regression_losses, (error,), (np.ones_like(error),))
+    slopes = jax.tree.map(np.asarray, slopes)
     mse_slope, huber_slope = float(slopes["MSE"][-1]), float(slopes["Huber (delta = 1)"][-1])
     ctx.log(
         f"at an error of 3 the MSE gradient is {mse_slope:g}, Huber's {huber_slope:g}: Huber is "
         "quadratic within delta and linear beyond, so an outlier pulls with a bounded force."
     )
 
-    logits = jnp.linspace(-30.0, 30.0, 241 if ctx.quick else 1201, dtype=jnp.float32)
-    classification = _binary_losses(logits)
+    logits = np.linspace(-30.0, 30.0, 241 if ctx.quick else 1201, dtype=np.float32)
+    classification = _numpy_in_order(_binary_losses(logits), BINARY_LOSSES)
     ctx.save_figure(
         visualization.plot_functions(
             logits,
@@ -308,9 +329,11 @@ def loss_curves(ctx: LabContext) -> dict[str, float]:
         "binary_cross_entropy",
     )
     on_probabilities = classification["on sigmoid(z), target 0"]
-    cliff = float(logits[int(jnp.argmax(on_probabilities >= 100.0))])
-    at_20 = {name: float(values[0]) for name, values in _binary_losses(jnp.array([20.0])).items()}
-    at_extremes = _binary_losses(jnp.array([-1e4, 1e4], jnp.float32))["with logits, target 1"]
+    cliff = float(logits[np.argmax(on_probabilities >= 100.0)])
+    at_20 = {
+        name: float(np.asarray(v)[0]) for name, v in _binary_losses(np.float32([20.0])).items()
+    }
+    at_extremes = np.asarray(_binary_losses(np.float32([-1e4, 1e4]))["with logits, target 1"])
     ctx.log(
         f"target 0, z = 20: on probabilities {at_20['on sigmoid(z), target 0']:g}, with logits "
         f"{at_20['with logits, target 0']:g}. From z = {cliff:.2f}, sigmoid(z) rounds to 1.0 in "
@@ -321,7 +344,7 @@ def loss_curves(ctx: LabContext) -> dict[str, float]:
         "with logits, the loss is softplus(z) = max(z, 0) + log1p(exp(-|z|)): exact at any z, "
         "which is why models output logits and the loss applies the sigmoid."
     )
-    ctx.log(f"BCE with logits at z = -1e4, 1e4 (target 1): {np.asarray(at_extremes)}, both finite.")
+    ctx.log(f"BCE with logits at z = -1e4, 1e4 (target 1): {at_extremes}, both finite.")
     return {
         "huber_gradient_at_error_3": huber_slope,
         "mse_gradient_at_error_3": mse_slope,

@@ -84,7 +84,8 @@ def training(ctx: LabContext, data: tuple[np.ndarray, ...]) -> tuple[dict[str, f
         curves,
         second=accuracy_curves,
         title="Cross-entropy (manual gradients)",
-        second_label="held-out accuracy (every 10 steps)",
+        second_label="held-out accuracy",
+        second_every=10,
         log_scale=True,
     )
     ctx.save_figure(figure, "training_curve")
