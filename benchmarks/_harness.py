@@ -176,18 +176,19 @@ class _InWorker:
         self.process = context.Process(
             target=_worker, args=(module_name, contender.name, params, child), daemon=True
         )
+        self.name = contender.name
         self.process.start()
-        self._expect("ready", contender.name)
+        self._receive()  # "ready", once set up and warmed up
 
-    def _expect(self, kind: str, name: str = "") -> Any:
-        received, payload = self.connection.recv()
-        if received == "error":
-            raise RuntimeError(f"contender {name!r} failed in its worker: {payload}")
+    def _receive(self) -> Any:
+        kind, payload = self.connection.recv()
+        if kind == "error":
+            raise RuntimeError(f"contender {self.name!r} failed in its worker: {payload}")
         return payload
 
     def time(self, iterations: int) -> list[float]:
         self.connection.send(iterations)
-        return self._expect("times")
+        return self._receive()
 
     def close(self) -> None:
         self.connection.send(None)
