@@ -17,34 +17,7 @@ import torch.nn.functional as F
 
 from parity_tests.cases_backprop import BACKPROP_CASES
 from parity_tests.harness import Case, ErrorInput, Framework, Reference, Sample, Tolerance
-
-# ----------------------------------------------------------------------------------------------
-# Input helpers
-# ----------------------------------------------------------------------------------------------
-
-
-def normal(rng: np.random.Generator, shape: tuple[int, ...], dtype: str, scale: float = 2.0) -> Any:
-    return (scale * rng.standard_normal(shape)).astype(dtype)
-
-
-def uniform(
-    rng: np.random.Generator, shape: tuple[int, ...], dtype: str, low: float, high: float
-) -> Any:
-    return rng.uniform(low, high, size=shape).astype(dtype)
-
-
-def class_indices(rng: np.random.Generator, shape: tuple[int, ...], num_classes: int) -> Any:
-    return rng.integers(0, num_classes, size=shape).astype(np.int64)
-
-
-def probabilities(rng: np.random.Generator, shape: tuple[int, ...], dtype: str, axis: int) -> Any:
-    return scipy.special.softmax(rng.standard_normal(shape), axis=axis).astype(dtype)
-
-
-def extremes(dtype: str) -> Any:
-    """Inputs at the edges: +-1e4, +-100, +-20, +-1e-7, 0."""
-    return np.array([-1e4, -100.0, -20.0, -1.0, -1e-7, 0.0, 1e-7, 1.0, 20.0, 100.0, 1e4], dtype)
-
+from parity_tests.inputs import class_indices, extremes, normal, probabilities, uniform
 
 ACTIVATION_SHAPES = ((), (1,), (7,), (3, 4), (2, 3, 5))
 REDUCTIONS = ("mean", "sum", "none")

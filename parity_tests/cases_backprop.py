@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 import jaxmath
 from parity_tests.harness import Case, ErrorInput, Framework, Reference, Sample, Tolerance, leaves
+from parity_tests.inputs import normal
 
 ACTIVATIONS = ("sigmoid", "relu", "leaky_relu", "tanh", "gelu", "gelu_tanh")
 
@@ -31,10 +32,6 @@ TORCH_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
-def normal(rng: np.random.Generator, shape: tuple[int, ...], dtype: str, scale: float = 1.0) -> Any:
-    return np.asarray(scale * rng.standard_normal(shape)).astype(dtype)
-
-
 # ------------------------------------------------------------------------------------------------
 # Linear layer and activation backwards
 # ------------------------------------------------------------------------------------------------
@@ -43,9 +40,9 @@ def normal(rng: np.random.Generator, shape: tuple[int, ...], dtype: str, scale: 
 def linear_samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
     for batch, fan_in, fan_out in ((1, 3, 2), (5, 4, 3), (16, 8, 8)):
         x, W, b = (
-            normal(rng, (batch, fan_in), dtype),
-            normal(rng, (fan_in, fan_out), dtype),
-            normal(rng, (fan_out,), dtype),
+            normal(rng, (batch, fan_in), dtype, scale=1.0),
+            normal(rng, (fan_in, fan_out), dtype, scale=1.0),
+            normal(rng, (fan_out,), dtype, scale=1.0),
         )
         yield Sample((x, W, b), {}, f"x ({batch}, {fan_in}), W ({fan_in}, {fan_out})")
 
@@ -53,7 +50,9 @@ def linear_samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
 def linear_backward_samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
     for sample in linear_samples(rng, dtype):
         x, W, _ = sample.args
-        yield Sample((normal(rng, (x.shape[0], W.shape[1]), dtype), x, W), {}, sample.description)
+        yield Sample(
+            (normal(rng, (x.shape[0], W.shape[1]), dtype, scale=1.0), x, W), {}, sample.description
+        )
 
 
 def torch_linear_backward(grad_output: Any, x: Any, W: Any) -> tuple[Any, ...]:
@@ -75,7 +74,7 @@ def activation_backward_samples(
     def samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
         for shape in ((1, 1), (4, 5), (3, 2, 2)):
             x = normal(rng, shape, dtype, scale=2.0)
-            yield Sample((normal(rng, shape, dtype), x), kwargs, f"{shape} {kwargs}")
+            yield Sample((normal(rng, shape, dtype, scale=1.0), x), kwargs, f"{shape} {kwargs}")
 
     return samples
 
@@ -230,7 +229,7 @@ def loss_target(rng: np.random.Generator, loss: str, batch: int, outputs: int, d
     if loss == "cross_entropy":
         return rng.integers(0, outputs, size=batch)
     if loss == "mse":
-        return normal(rng, (batch, outputs), dtype)
+        return normal(rng, (batch, outputs), dtype, scale=1.0)
     return rng.uniform(0.0, 1.0, (batch, outputs)).astype(dtype)
 
 
@@ -242,7 +241,7 @@ def mlp_loss_samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
             sizes = MLP_SHAPES[(index + loss_index) % len(MLP_SHAPES)]
             batch = 1 if (index + loss_index) % 4 == 0 else 7
             params = random_params(rng, sizes, dtype)
-            x = normal(rng, (batch, sizes[0]), dtype)
+            x = normal(rng, (batch, sizes[0]), dtype, scale=1.0)
             y = loss_target(rng, loss, batch, sizes[-1], dtype)
             yield Sample(
                 (params, x, y),
@@ -326,7 +325,7 @@ def mlp_forward_samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample
         sizes = MLP_SHAPES[index % len(MLP_SHAPES)]
         batch = 1 if index % 3 == 0 else 5
         yield Sample(
-            (random_params(rng, sizes, dtype), normal(rng, (batch, sizes[0]), dtype)),
+            (random_params(rng, sizes, dtype), normal(rng, (batch, sizes[0]), dtype, scale=1.0)),
             {"activation": activation},
             f"{sizes} {activation}",
         )
@@ -339,7 +338,7 @@ def mlp_backward_samples(rng: np.random.Generator, dtype: str) -> Iterator[Sampl
         activation = sample.kwargs["activation"]
         _, cache = jaxmath.mlp_forward(params, x, activation)
         cache = jax.tree.map(np.asarray, cache)
-        grad_output = normal(rng, cache[-1]["z"].shape, dtype)
+        grad_output = normal(rng, cache[-1]["z"].shape, dtype, scale=1.0)
         yield Sample((params, cache, grad_output), sample.kwargs, sample.description)
 
 
