@@ -1,25 +1,49 @@
 """The benchmark harness (private): contenders, alternation, limits, the table and the JSON.
 
+Writing a benchmark: a module ``benchmarks/<name>.py`` with ::
+
+    BENCHMARK = Benchmark(
+        name="<name>",
+        description="what one iteration computes, at full size",
+        contenders=(
+            Contender("jaxmath", setup_ours, ours=True),
+            Contender("torch", setup_torch),
+        ),
+        params=lambda quick: {"n": 64} if quick else {"n": 4096},
+        work=lambda params: {"bytes": ..., "flops": ...},  # per iteration, for GB/s and GFLOP/s
+    )
+
+where ``setup(params)`` builds inputs, compiles, and returns the zero-argument callable that runs one
+iteration (or a :class:`Trial`, when something must happen before each iteration outside the timer).
+The harness blocks on what it returns (``jax.block_until_ready``; ``torch.cuda.synchronize`` on GPU).
+
 Method:
-- Each contender is set up once (inputs built, functions compiled, one warm-up call), then the
-  contenders are timed in rounds, round-robin with the order rotated every round, so slow drift of the
-  machine (thermal, other load) hits every contender alike. The reported time is the median over all
-  timed iterations; the spread is the interquartile range.
-- JAX work is timed to ``jax.block_until_ready``; torch work runs synchronously on the CPU (and
-  ``torch.cuda.synchronize`` where it runs on a GPU). Untimed per-iteration preparation (a fresh
-  buffer for a donated input, clearing ``.grad``) happens outside the timer.
-- ``isolation="process"`` runs every contender in its own worker process (still alternating: one
-  worker runs at a time, the others wait on a pipe), for contenders that disturb each other when
-  interleaved in one process (allocation-heavy ones slowed optax's cross-entropy from 95 to 150 ms).
-- Limits measured in the same run: streaming bandwidth (an in-place ``x + 1`` over a 256 MB float32
-  buffer, donated: 8 bytes moved per element) and float32 matmul throughput (2048^3 ``jnp.dot``).
-  Each contender's ``bytes_moved``/``flops`` give achieved GB/s and GFLOP/s and the fraction of those.
+
+- Each contender is set up once (inputs built, functions compiled) and warmed up, then the contenders
+  are timed in rounds, round-robin with the order rotated every round, so slow drift of the machine
+  (thermal, other load) hits every contender alike. The reported time is the median over all timed
+  iterations; the spread is the interquartile range; every sample goes into the JSON.
+- Untimed per-iteration preparation (``Trial.prepare``: fresh arguments for a donated input, clearing
+  ``.grad``) runs outside the timer; :func:`donating_trial` is that pattern for donated arguments.
+- ``isolation="process"`` runs each contender in its own worker process, still alternating (one worker
+  runs at a time, the others wait on a pipe), for contenders that disturb each other when interleaved
+  in one process (allocation-heavy ones slowed optax's cross-entropy from 95 to 150 ms; torch's and
+  JAX's thread pools slowed each other's MLP steps).
+- Limits measured in the same run, on JAX's default device, each the best of its repeats (what the
+  machine reaches; another process busy on one core halves a typical repeat): streaming bandwidth
+  (``x + 1`` over a 256 MB float32 buffer, donated so it updates in place: 8 bytes moved per element)
+  and the float32 matmul rate (an n x n ``jnp.dot``, n = 2048 on CPU, 8192 on accelerators, at JAX's
+  default matmul precision, recorded in the JSON).
+  A contender's ``work`` gives its achieved GB/s and GFLOP/s and the fraction of those limits;
+  ``floor_ms`` (optional) is the benchmark's own lower bound from them.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import datetime
 import importlib
 import json
 import multiprocessing
@@ -30,107 +54,127 @@ import platform
 import statistics
 import sys
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+ISOLATIONS = ("interleaved", "process")
+Work = Mapping[str, float]
 
 
 @dataclasses.dataclass
 class Trial:
-    """What a contender's setup returns: ``run`` is timed, ``prepare`` (optional) is not."""
+    """One contender, ready to time: ``run`` is timed (then blocked on), ``prepare`` is not.
+
+    ``prepare`` runs before every call of ``run`` (warm-up included), outside the timer.
+    """
 
     run: Callable[[], Any]
-    prepare: Callable[[], None] = lambda: None
+    prepare: Callable[[], Any] = lambda: None
 
 
 @dataclasses.dataclass(frozen=True)
 class Contender:
-    """One implementation. ``setup(params) -> Trial``; ``ours``: a jaxmath row (else a peer)."""
+    """One implementation under test.
+
+    Attributes:
+        name: the row's label; unique within its benchmark.
+        setup: ``setup(params)`` builds the inputs and returns a zero-argument callable running one
+            iteration, or a :class:`Trial`. Import heavy libraries (jax, torch) inside it.
+        ours: a jaxmath row (else a peer: the ratio column compares with the fastest peer).
+        note: a remark kept in the JSON.
+        work: bytes moved / flops of one iteration when they differ from the benchmark's ``work``.
+    """
 
     name: str
-    setup: Callable[[Mapping[str, Any]], Trial]
+    setup: Callable[[Mapping[str, Any]], Trial | Callable[[], Any]]
     ours: bool = False
     note: str = ""
+    work: Callable[[Mapping[str, Any]], Work] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class Benchmark:
-    """A named comparison.
+    """A named comparison; a module ``benchmarks/<name>.py`` defines one as ``BENCHMARK``.
 
-    params: ``quick -> problem sizes`` (quick: tiny, for the test suite).
-    work: ``params -> {"bytes": ..., "flops": ...}`` moved / computed by one iteration (either may be 0).
-    floor_ms: ``(params, limits) -> ms``: the time the work takes at the measured limits (optional).
+    Attributes:
+        name: what ``python -m benchmarks NAME`` selects (the module's name).
+        description: what one iteration computes, at full size.
+        contenders: the rows, jaxmath's (``ours=True``) and the peers'.
+        params: ``quick -> problem sizes``; quick: tiny sizes, for the test suite.
+        work: ``params -> {"bytes": ..., "flops": ...}`` moved / computed by one iteration (a missing
+            or zero entry leaves that column blank).
+        floor_ms: ``(params, limits) -> ms``, the time the work needs at the limits measured in this
+            run (optional); the table shows each contender's fraction of it.
+        floor_note: how ``floor_ms`` is computed, printed under the table.
+        isolation: ``"interleaved"`` (all contenders in this process) or ``"process"`` (each in its
+            own worker process, alternating); say why in the module's docstring.
+        warmup: untimed iterations after setup (the first compiles).
+        rounds: round-robin rounds; each contender runs ``iterations_per_round`` times per round.
     """
 
     name: str
     description: str
     contenders: tuple[Contender, ...]
     params: Callable[[bool], dict[str, Any]]
-    work: Callable[[Mapping[str, Any]], dict[str, float]]
+    work: Callable[[Mapping[str, Any]], Work] = lambda params: {}
     floor_ms: Callable[[Mapping[str, Any], Mapping[str, float]], float] | None = None
-    isolation: str = "interleaved"  # or "process"
+    floor_note: str = ""
+    isolation: str = "interleaved"
+    warmup: int = 2
     rounds: int = 5
     iterations_per_round: int = 3
 
+    def __post_init__(self) -> None:
+        if self.isolation not in ISOLATIONS:
+            raise ValueError(f"isolation must be one of {ISOLATIONS}, got {self.isolation!r}")
+        names = [contender.name for contender in self.contenders]
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"contenders must have unique names, got {names}")
+        for field in ("warmup", "rounds", "iterations_per_round"):
+            minimum = 0 if field == "warmup" else 1
+            if getattr(self, field) < minimum:
+                raise ValueError(f"{field} must be >= {minimum}, got {getattr(self, field)}")
+
 
 def block(result: Any) -> Any:
-    """Wait for JAX (and CUDA torch) work inside ``result`` to finish."""
+    """Wait until the work behind ``result`` is done: JAX arrays in it, and CUDA torch work."""
     import jax
 
     jax.block_until_ready(result)
     if "torch" in sys.modules:
-        import torch
-
-        if torch.cuda.is_available():
+        torch = sys.modules["torch"]
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
             torch.cuda.synchronize()
     return result
 
 
-# ------------------------------------------------------------------------------------------------
-# Limits measured in the same run
-# ------------------------------------------------------------------------------------------------
+def donating_trial(step: Callable[..., Any], make_arguments: Callable[[], tuple]) -> Trial:
+    """A :class:`Trial` for ``step(*arguments)`` whose arguments are donated (consumed by the call).
+
+    Before each timed call, ``prepare`` makes fresh arguments with ``make_arguments()`` and waits
+    until they exist, outside the timer: the timed call then starts, as in a training step, from
+    arguments that are already in memory.
+    """
+    pending: list[tuple] = []
+
+    def prepare() -> None:
+        pending.append(block(make_arguments()))
+
+    return Trial(run=lambda: step(*pending.pop()), prepare=prepare)
 
 
-def _median_ms(
-    function: Callable[[], Any], repeats: int, prepare: Callable[[], None] = lambda: None
+def best_time_ms(
+    function: Callable[[], Any], repeats: int, prepare: Callable[[], Any] = lambda: None
 ) -> float:
-    times = []
-    for _ in range(repeats):
-        prepare()
-        start = time.perf_counter()
-        block(function())
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+    """Fastest wall time (ms) of ``block(function())`` over ``repeats`` calls, after one untimed call.
 
-
-def measure_limits(quick: bool) -> dict[str, float]:
-    """Streaming bandwidth (GB/s) and float32 matmul rate (GFLOP/s) on JAX's default device."""
-    import jax
-    import jax.numpy as jnp
-
-    elements = (1 << 16) if quick else (1 << 26)  # 256 MB of float32
-    increment = jax.jit(lambda x: x + 1.0, donate_argnums=0)
-    state = {"x": jnp.zeros(elements, jnp.float32)}
-
-    def stream() -> Any:
-        state["x"] = increment(state["x"])
-        return state["x"]
-
-    block(stream())
-    stream_ms = _median_ms(stream, 3 if quick else 9)
-    size = 128 if quick else 2048
-    a = jnp.ones((size, size), jnp.float32)
-    matmul = jax.jit(lambda a, b: a @ b)
-    block(matmul(a, a))
-    matmul_ms = _median_ms(lambda: matmul(a, a), 3 if quick else 9)
-    return {
-        "stream_gb_per_s": 8.0 * elements / (stream_ms * 1e-3) / 1e9,
-        "matmul_gflop_per_s": 2.0 * size**3 / (matmul_ms * 1e-3) / 1e9,
-    }
-
-
-# ------------------------------------------------------------------------------------------------
-# Running contenders: in this process, or each in a worker process
-# ------------------------------------------------------------------------------------------------
+    For limits and floors (what the machine can reach), not for contenders (their median is reported).
+    """
+    trial = Trial(run=function, prepare=prepare)
+    _time_trial(trial, 1)
+    return min(_time_trial(trial, repeats))
 
 
 def _time_trial(trial: Trial, iterations: int) -> list[float]:
@@ -143,78 +187,221 @@ def _time_trial(trial: Trial, iterations: int) -> list[float]:
     return times
 
 
-def _worker(module_name: str, contender_name: str, params: dict[str, Any], connection: Any) -> None:
-    """A worker process: set up one contender, then time it whenever asked."""
-    benchmark = importlib.import_module(f"benchmarks.{module_name}").BENCHMARK
-    contender = next(c for c in benchmark.contenders if c.name == contender_name)
-    try:
-        trial = contender.setup(params)
-        _time_trial(trial, 1)  # warm-up (compilation)
-        connection.send(("ready", None))
-        while (request := connection.recv()) is not None:
-            connection.send(("times", _time_trial(trial, request)))
-    except Exception as error:  # report, so the parent can say which contender failed
-        connection.send(("error", f"{type(error).__name__}: {error}"))
+# ------------------------------------------------------------------------------------------------
+# Limits measured in the same run
+# ------------------------------------------------------------------------------------------------
+
+
+def measure_limits(quick: bool = False) -> dict[str, float]:
+    """Streaming bandwidth (GB/s) and float32 matmul rate (GFLOP/s) on JAX's default device."""
+    import jax
+    import jax.numpy as jnp
+
+    elements = (1 << 16) if quick else (1 << 26)  # 256 MB of float32
+    increment = jax.jit(lambda x: x + 1.0, donate_argnums=0)
+    state = {"x": jnp.zeros(elements, jnp.float32)}
+
+    def stream() -> Any:
+        state["x"] = increment(state["x"])  # the output takes the input's buffer: in place
+        return state["x"]
+
+    stream_ms = best_time_ms(stream, 3 if quick else 20)
+    on_cpu = jax.default_backend() == "cpu"
+    size = 128 if quick else (2048 if on_cpu else 8192)
+    a = jax.random.normal(jax.random.PRNGKey(0), (size, size), jnp.float32)
+    matmul = jax.jit(jnp.dot)
+    matmul_ms = best_time_ms(lambda: matmul(a, a), 3 if quick else 10)
+    return {
+        "stream_gb_per_s": 8.0 * elements / (stream_ms * 1e-3) / 1e9,
+        "matmul_gflop_per_s": 2.0 * size**3 / (matmul_ms * 1e-3) / 1e9,
+        "stream_bytes": 8.0 * elements,
+        "matmul_size": size,
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# Running contenders: in this process, or each in a worker process
+# ------------------------------------------------------------------------------------------------
+
+
+class ContenderError(RuntimeError):
+    """A contender failed in setup or while timed; ``skipped``: a library it needs is missing."""
+
+    def __init__(self, name: str, message: str, skipped: bool = False) -> None:
+        super().__init__(f"contender {name!r}: {message}")
+        self.contender = name
+        self.message = message
+        self.skipped = skipped
+
+
+def _as_trial(prepared: Trial | Callable[[], Any]) -> Trial:
+    if isinstance(prepared, Trial):
+        return prepared
+    if not callable(prepared):
+        raise TypeError(f"setup must return a callable or a Trial, got {type(prepared).__name__}")
+    return Trial(run=prepared)
+
+
+def _set_up(contender: Contender, params: Mapping[str, Any], warmup: int) -> Trial:
+    trial = _as_trial(contender.setup(params))
+    _time_trial(trial, warmup)
+    return trial
+
+
+PROJECT_PACKAGES = ("jaxmath", "torch_ref", "benchmarks")
+
+
+def _describe(error: BaseException) -> tuple[str, bool]:
+    """(message, skipped): a missing third-party package (torch, optax) skips the contender; anything
+    else, a missing module of this project included, fails it with its traceback."""
+    missing = getattr(error, "name", None) or ""
+    if isinstance(error, ModuleNotFoundError) and missing.split(".")[0] not in PROJECT_PACKAGES:
+        return str(error), True
+    return "".join(traceback.format_exception(error)).rstrip(), False
 
 
 class _InProcess:
-    def __init__(self, contender: Contender, params: dict[str, Any]) -> None:
-        self.trial = contender.setup(params)
-        _time_trial(self.trial, 1)  # warm-up (compilation)
+    def __init__(self, contender: Contender, params: Mapping[str, Any], warmup: int) -> None:
+        self.name = contender.name
+        try:
+            self.trial: Trial | None = _set_up(contender, params, warmup)
+        except Exception as error:
+            raise ContenderError(self.name, *_describe(error)) from error
+
+    def wait_ready(self) -> None:
+        pass
 
     def time(self, iterations: int) -> list[float]:
-        return _time_trial(self.trial, iterations)
+        try:
+            return _time_trial(self.trial, iterations)
+        except Exception as error:
+            raise ContenderError(self.name, *_describe(error)) from error
 
     def close(self) -> None:
-        self.trial = None
+        self.trial = None  # frees its inputs and compiled functions
+
+
+def _worker(
+    module: str, contender_name: str, params: Mapping[str, Any], warmup: int, pipe: Any
+) -> None:
+    """A worker process: set up one contender, then time it whenever asked, until told to stop."""
+    try:
+        benchmark = importlib.import_module(module).BENCHMARK
+        contender = next(c for c in benchmark.contenders if c.name == contender_name)
+        trial = _set_up(contender, params, warmup)
+        pipe.send(("ready", None))
+        while (iterations := pipe.recv()) is not None:
+            pipe.send(("times", _time_trial(trial, iterations)))
+    except Exception as error:  # reported to the parent, which names the contender
+        pipe.send(("error", _describe(error)))
 
 
 class _InWorker:
-    def __init__(self, module_name: str, contender: Contender, params: dict[str, Any]) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.connection, child = context.Pipe()
-        self.process = context.Process(
-            target=_worker, args=(module_name, contender.name, params, child), daemon=True
-        )
+    def __init__(
+        self, module: str, contender: Contender, params: Mapping[str, Any], warmup: int
+    ) -> None:
         self.name = contender.name
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited state
+        self.pipe, child = context.Pipe()
+        self.process = context.Process(
+            target=_worker, args=(module, contender.name, dict(params), warmup, child), daemon=True
+        )
         self.process.start()
-        self._receive()  # "ready", once set up and warmed up
+        child.close()
 
     def _receive(self) -> Any:
-        kind, payload = self.connection.recv()
+        try:
+            kind, payload = self.pipe.recv()
+        except EOFError:
+            self.process.join(timeout=5)
+            message = f"its worker process died (exit code {self.process.exitcode})"
+            raise ContenderError(self.name, message) from None
         if kind == "error":
-            raise RuntimeError(f"contender {self.name!r} failed in its worker: {payload}")
+            raise ContenderError(self.name, *payload)
         return payload
 
+    def wait_ready(self) -> None:
+        self._receive()
+
     def time(self, iterations: int) -> list[float]:
-        self.connection.send(iterations)
+        self.pipe.send(iterations)
         return self._receive()
 
     def close(self) -> None:
-        self.connection.send(None)
-        self.process.join(timeout=30)
+        if self.process.is_alive():
+            with contextlib.suppress(OSError):  # the worker may have exited already
+                self.pipe.send(None)
+            self.process.join(timeout=30)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout=5)
+        self.pipe.close()
 
 
 def run_benchmark(
-    benchmark: Benchmark, module_name: str, quick: bool, limits: Mapping[str, float]
+    benchmark: Benchmark,
+    *,
+    quick: bool = False,
+    limits: Mapping[str, float] | None = None,
+    module: str | None = None,
+    rounds: int | None = None,
+    isolation: str | None = None,
 ) -> dict[str, Any]:
+    """Set up, warm up and time every contender of ``benchmark``, alternating; return the summary.
+
+    Args:
+        benchmark: what to run.
+        quick: tiny sizes (``benchmark.params(True)``) and one round.
+        limits: :func:`measure_limits`' result, for the GB/s and GFLOP/s fractions (None: left blank).
+        module: the module defining ``BENCHMARK``, imported by worker processes
+            (default: ``benchmarks.<name>``); only ``isolation="process"`` needs it.
+        rounds: overrides the benchmark's (and quick's) number of rounds.
+        isolation: overrides the benchmark's isolation.
+
+    A contender that fails (setup or timing) or is skipped (a module it needs is missing) gets a row
+    with its message instead of times; the others are still timed.
+    """
+    isolation = isolation or benchmark.isolation
+    if isolation not in ISOLATIONS:
+        raise ValueError(f"isolation must be one of {ISOLATIONS}, got {isolation!r}")
+    rounds = rounds if rounds is not None else (1 if quick else benchmark.rounds)
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
     params = benchmark.params(quick)
-    runners = {}
-    for contender in benchmark.contenders:
-        if benchmark.isolation == "process":
-            runners[contender.name] = _InWorker(module_name, contender, params)
-        else:
-            runners[contender.name] = _InProcess(contender, params)
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    names = list(runners)
-    rounds = 1 if quick else benchmark.rounds
-    for round_index in range(rounds):
-        order = names[round_index % len(names) :] + names[: round_index % len(names)]
-        for name in order:
-            times[name] += runners[name].time(benchmark.iterations_per_round)
-    for runner in runners.values():
-        runner.close()
-    return summarize(benchmark, params, times, limits)
+    module = module or f"benchmarks.{benchmark.name}"
+    runners: dict[str, _InProcess | _InWorker] = {}
+    errors: dict[str, ContenderError] = {}
+    times: dict[str, list[float]] = {}
+    try:
+        for contender in benchmark.contenders:  # workers start together, set up in parallel
+            try:
+                if isolation == "process":
+                    runners[contender.name] = _InWorker(module, contender, params, benchmark.warmup)
+                else:
+                    runners[contender.name] = _InProcess(contender, params, benchmark.warmup)
+            except ContenderError as error:
+                errors[contender.name] = error
+        for name in list(runners):
+            try:
+                runners[name].wait_ready()
+            except ContenderError as error:
+                errors[name] = error
+                runners.pop(name).close()
+        times = {name: [] for name in runners}
+        for round_index in range(rounds):
+            names = list(runners)
+            shift = round_index % max(len(names), 1)
+            for name in names[shift:] + names[:shift]:
+                try:
+                    times[name] += runners[name].time(benchmark.iterations_per_round)
+                except ContenderError as error:
+                    errors[name] = error
+                    runners.pop(name).close()
+                    times.pop(name)
+    finally:
+        for runner in runners.values():
+            runner.close()
+    return summarize(benchmark, params, times, limits, errors, isolation, rounds)
 
 
 def _quartiles(values: Sequence[float]) -> tuple[float, float]:
@@ -224,47 +411,94 @@ def _quartiles(values: Sequence[float]) -> tuple[float, float]:
     return quartiles[0], quartiles[2]
 
 
+def _rate(amount: float, seconds: float, limit: float | None) -> tuple[float | None, float | None]:
+    """(achieved per second in units of 1e9, fraction of the limit); None where there is no work."""
+    if not amount:
+        return None, None
+    rate = amount / seconds / 1e9
+    return rate, (rate / limit if limit else None)
+
+
+def _row(
+    contender: Contender,
+    samples: Sequence[float] | None,
+    work: Work,
+    limits: Mapping[str, float],
+    best_peer_ms: float | None,
+    floor: float | None,
+    error: ContenderError | None,
+) -> dict[str, Any]:
+    row: dict[str, Any] = {"contender": contender.name, "ours": contender.ours}
+    row["note"] = contender.note
+    if not samples:
+        message = error.message if error else "not run"
+        return {
+            **row,
+            "status": "skipped" if error and error.skipped else "failed",
+            "error": message,
+        }
+    median = statistics.median(samples)
+    gb_per_s, fraction_of_stream = _rate(
+        work.get("bytes", 0.0), median * 1e-3, limits.get("stream_gb_per_s")
+    )
+    gflop_per_s, fraction_of_matmul = _rate(
+        work.get("flops", 0.0), median * 1e-3, limits.get("matmul_gflop_per_s")
+    )
+    return {
+        **row,
+        "status": "ok",
+        "median_ms": median,
+        "iqr_ms": list(_quartiles(samples)),
+        "samples": len(samples),
+        "times_ms": list(samples),
+        "ratio_to_best_peer": median / best_peer_ms if best_peer_ms else None,
+        "work": dict(work),
+        "gb_per_s": gb_per_s,
+        "fraction_of_stream": fraction_of_stream,
+        "gflop_per_s": gflop_per_s,
+        "fraction_of_matmul_peak": fraction_of_matmul,
+        "fraction_of_floor": floor / median if floor else None,
+    }
+
+
 def summarize(
     benchmark: Benchmark,
     params: Mapping[str, Any],
-    times: Mapping[str, list[float]],
-    limits: Mapping[str, float],
+    times: Mapping[str, Sequence[float]],
+    limits: Mapping[str, float] | None = None,
+    errors: Mapping[str, ContenderError] | None = None,
+    isolation: str | None = None,
+    rounds: int | None = None,
 ) -> dict[str, Any]:
-    work = benchmark.work(params)
-    medians = {name: statistics.median(values) for name, values in times.items()}
-    peers = [c.name for c in benchmark.contenders if not c.ours]
+    """The benchmark's result as JSON-ready data: one row per contender, in declaration order."""
+    limits, errors = limits or {}, errors or {}
+    medians = {name: statistics.median(samples) for name, samples in times.items() if samples}
+    peers = [c.name for c in benchmark.contenders if not c.ours and c.name in medians]
     best_peer = min(peers, key=medians.__getitem__) if peers else None
-    floor = benchmark.floor_ms(params, limits) if benchmark.floor_ms else None
-    rows = []
-    for contender in benchmark.contenders:
-        median = medians[contender.name]
-        seconds = median * 1e-3
-        gb_per_s = work.get("bytes", 0.0) / seconds / 1e9
-        gflop_per_s = work.get("flops", 0.0) / seconds / 1e9
-        low, high = _quartiles(times[contender.name])
-        rows.append(
-            {
-                "contender": contender.name,
-                "ours": contender.ours,
-                "note": contender.note,
-                "median_ms": median,
-                "iqr_ms": [low, high],
-                "samples": len(times[contender.name]),
-                "ratio_to_best_peer": median / medians[best_peer] if best_peer else None,
-                "gb_per_s": gb_per_s,
-                "fraction_of_stream": gb_per_s / limits["stream_gb_per_s"],
-                "gflop_per_s": gflop_per_s,
-                "fraction_of_matmul_peak": gflop_per_s / limits["matmul_gflop_per_s"],
-                "fraction_of_floor": (floor / median) if floor else None,
-            }
+    floor = benchmark.floor_ms(params, limits) if benchmark.floor_ms and limits else None
+    rows = [
+        _row(
+            contender,
+            times.get(contender.name),
+            (contender.work or benchmark.work)(params),
+            limits,
+            medians[best_peer] if best_peer else None,
+            floor,
+            errors.get(contender.name),
         )
+        for contender in benchmark.contenders
+    ]
     return {
         "benchmark": benchmark.name,
         "description": benchmark.description,
-        "isolation": benchmark.isolation,
+        "isolation": isolation or benchmark.isolation,
+        "rounds": rounds,
+        "iterations_per_round": benchmark.iterations_per_round,
+        "warmup": benchmark.warmup,
         "params": dict(params),
-        "work": work,
+        "work": dict(benchmark.work(params)),
         "floor_ms": floor,
+        "floor_note": benchmark.floor_note,
         "best_peer": best_peer,
         "rows": rows,
     }
@@ -274,12 +508,30 @@ def summarize(
 # Environment, discovery, output
 # ------------------------------------------------------------------------------------------------
 
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OMP_WAIT_POLICY",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "XLA_FLAGS",
+)
+
+
+def _load_average() -> list[float] | None:
+    try:
+        return [round(load, 2) for load in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
 
 def environment() -> dict[str, Any]:
+    """Versions, thread settings, devices and machine load, for the JSON."""
     import jax
     import numpy
 
-    versions = {
+    import benchmarks
+
+    versions: dict[str, str | None] = {
         "python": platform.python_version(),
         "jax": jax.__version__,
         "numpy": numpy.__version__,
@@ -289,117 +541,212 @@ def environment() -> dict[str, Any]:
             versions[package] = importlib.import_module(package).__version__
         except ImportError:
             versions[package] = None
-    threads = {
-        key: os.environ.get(key) for key in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "XLA_FLAGS")
+    threads: dict[str, Any] = {key: os.environ.get(key) for key in THREAD_VARIABLES}
+    threads["omp_wait_policy_set_by_harness"] = benchmarks.OMP_WAIT_POLICY_FOUND is None
+    threads["torch_imported_before_harness"] = benchmarks.TORCH_IMPORTED_FIRST
+    device = jax.devices()[0]
+    devices: dict[str, Any] = {
+        "platform": device.platform,
+        "kind": device.device_kind,
+        "jax_devices": [str(d) for d in jax.devices()],
+        "jax_default_matmul_precision": jax.config.jax_default_matmul_precision,
     }
-    if "torch" in sys.modules or versions["torch"]:
+    if versions["torch"]:
         import torch
 
         threads["torch_num_threads"] = torch.get_num_threads()
-    device = jax.devices()[0]
+        threads["torch_num_interop_threads"] = torch.get_num_interop_threads()
+        devices["torch_cuda"] = torch.cuda.is_available()
+        if devices["torch_cuda"]:
+            devices["torch_cuda_device"] = torch.cuda.get_device_name()
     return {
         "versions": versions,
         "threads": threads,
-        "device": {
-            "platform": device.platform,
-            "kind": device.device_kind,
-            "jax_devices": [str(d) for d in jax.devices()],
-        },
+        "device": devices,
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
+        "load_average_at_start": _load_average(),
     }
 
 
-def discover() -> dict[str, Benchmark]:
+@dataclasses.dataclass(frozen=True)
+class Discovered:
+    """The benchmarks found in the package by name (with their modules), and modules that failed."""
+
+    benchmarks: dict[str, Benchmark]
+    modules: dict[str, str]
+    broken: dict[str, str]
+
+
+def discover() -> Discovered:
+    """Import every public module of ``benchmarks`` and collect its ``BENCHMARK``."""
     import benchmarks
 
-    found = {}
+    found: dict[str, Benchmark] = {}
+    modules: dict[str, str] = {}
+    broken: dict[str, str] = {}
     for info in pkgutil.iter_modules(benchmarks.__path__):
-        if not info.name.startswith("_"):
-            module = importlib.import_module(f"benchmarks.{info.name}")
-            if hasattr(module, "BENCHMARK"):
-                found[info.name] = module.BENCHMARK
-    return dict(sorted(found.items()))
+        if info.name.startswith("_"):
+            continue
+        module_name = f"benchmarks.{info.name}"
+        try:
+            module = importlib.import_module(module_name)
+        except Exception:
+            broken[info.name] = traceback.format_exc().rstrip()
+            continue
+        benchmark = getattr(module, "BENCHMARK", None)
+        if isinstance(benchmark, Benchmark):
+            found[benchmark.name] = benchmark
+            modules[benchmark.name] = module_name
+    order = sorted(found)
+    return Discovered({n: found[n] for n in order}, {n: modules[n] for n in order}, broken)
 
 
-COLUMNS = (
-    ("contender", 34), ("median ms", 10), ("IQR ms", 15), ("vs best peer", 12), ("GB/s", 7),
-    ("%stream", 8), ("GFLOP/s", 8), ("%matmul", 8), ("%floor", 7),
-)  # fmt: skip
+HEADERS = ("median ms", "IQR ms", "vs best peer", "GB/s", "%stream", "GFLOP/s", "%matmul", "%floor")
+WIDTHS = (10, 15, 12, 8, 8, 8, 8, 7)
 
 
-def _format_row(cells: Sequence[str]) -> str:
-    first, *rest = cells
-    return f"{first:{COLUMNS[0][1]}}" + "".join(
-        f" {cell:>{width}}" for cell, (_, width) in zip(rest, COLUMNS[1:], strict=True)
-    )
+def _cell(value: float | None, spec: str, scale: float = 1.0, suffix: str = "") -> str:
+    return "-" if value is None else f"{scale * value:{spec}}{suffix}"
 
 
 def format_table(result: Mapping[str, Any]) -> str:
-    floor = f"{result['floor_ms']:.1f} ms" if result["floor_ms"] else "n/a"
+    """The printed table: one line per contender, with the run's settings above it."""
+    rows = result["rows"]
+    name_width = max(len("contender"), *(len(row["contender"]) + 2 for row in rows))
+    params = ", ".join(f"{key}={value}" for key, value in result["params"].items())
+    isolation = {
+        "interleaved": "interleaved (all contenders in one process, alternating)",
+        "process": "process (each contender in its own worker process, alternating)",
+    }[result["isolation"]]
     lines = [
         f"== {result['benchmark']}: {result['description']}",
-        f"   isolation: {result['isolation']}; floor: {floor}; * marks jaxmath",
-        _format_row([name for name, _ in COLUMNS]),
+        f"   params: {params}; isolation: {isolation}",
+        f"   median of {result['rounds'] * result['iterations_per_round']} timed iterations "
+        f"({result['rounds']} rounds x {result['iterations_per_round']}, contenders alternated) "
+        f"after {result['warmup']} warm-up; * marks jaxmath",
     ]
-    for row in result["rows"]:
+    if result["floor_ms"]:
+        note = f" ({result['floor_note']})" if result["floor_note"] else ""
+        lines.append(f"   floor: {result['floor_ms']:.4g} ms{note}")
+    lines.append(
+        f"{'contender':{name_width}}"
+        + "".join(f" {header:>{width}}" for header, width in zip(HEADERS, WIDTHS, strict=True))
+    )
+    for row in rows:
+        label = ("* " if row["ours"] else "  ") + row["contender"]
+        if row["status"] != "ok":
+            lines.append(f"{label:{name_width}} {row['status']}: {row['error'].splitlines()[-1]}")
+            continue
         low, high = row["iqr_ms"]
-        ratio, fraction = row["ratio_to_best_peer"], row["fraction_of_floor"]
-        cells = [
-            ("* " if row["ours"] else "  ") + row["contender"],
-            f"{row['median_ms']:.2f}",
-            f"{low:.1f}-{high:.1f}",
-            f"{ratio:.2f}x" if ratio else "-",
-            f"{row['gb_per_s']:.1f}",
-            f"{100 * row['fraction_of_stream']:.0f}%",
-            f"{row['gflop_per_s']:.1f}",
-            f"{100 * row['fraction_of_matmul_peak']:.0f}%",
-            f"{100 * fraction:.0f}%" if fraction else "-",
-        ]
-        lines.append(_format_row(cells))
+        cells = (
+            f"{row['median_ms']:.4g}",
+            f"{low:.3g}-{high:.3g}",
+            _cell(row["ratio_to_best_peer"], ".2f", suffix="x"),
+            _cell(row["gb_per_s"], ".1f"),
+            _cell(row["fraction_of_stream"], ".0f", 100, "%"),
+            _cell(row["gflop_per_s"], ".1f"),
+            _cell(row["fraction_of_matmul_peak"], ".0f", 100, "%"),
+            _cell(row["fraction_of_floor"], ".0f", 100, "%"),
+        )
+        lines.append(
+            f"{label:{name_width}}"
+            + "".join(f" {cell:>{width}}" for cell, width in zip(cells, WIDTHS, strict=True))
+        )
     return "\n".join(lines)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line of ``python -m benchmarks``."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description="Time jaxmath against its peers."
     )
-    parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
-    parser.add_argument("--list", action="store_true", help="list the benchmarks")
+    parser.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one round (for tests)")
-    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("benchmarks/results"))
+    parser.add_argument(
+        "--out", type=pathlib.Path, default=RESULTS, help=f"JSON folder (default: {RESULTS})"
+    )
+    parser.add_argument("--rounds", type=int, help="round-robin rounds (default: the benchmark's)")
+    parser.add_argument(
+        "--isolation", choices=ISOLATIONS, help="override the benchmark's isolation mode"
+    )
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    available = discover()
-    if args.list:
-        for name, benchmark in available.items():
-            print(f"{name:12} {benchmark.description}")
-        return 0
-    unknown = [name for name in args.names if name not in available]
-    if unknown:
-        print(
-            f"error: unknown benchmark {unknown[0]!r}; known: {', '.join(available)}",
-            file=sys.stderr,
-        )
-        return 2
-    selected = args.names or list(available)
-    env = environment()
-    print(
-        f"OMP_WAIT_POLICY={env['threads']['OMP_WAIT_POLICY']} (set before torch loads); device: {env['device']['kind']}"
+def _print_environment(env: Mapping[str, Any]) -> None:
+    threads = env["threads"]
+    how = (
+        "set by the harness before torch loaded"
+        if threads["omp_wait_policy_set_by_harness"]
+        else "kept from the environment"
     )
+    print(f"OMP_WAIT_POLICY={threads['OMP_WAIT_POLICY']} ({how})")
+    if threads["torch_imported_before_harness"]:
+        print("warning: torch was imported before benchmarks; OMP_WAIT_POLICY may not apply")
+    device = env["device"]
+    print(
+        f"device: {device['platform']} ({device['kind']}), jax devices {device['jax_devices']}; "
+        f"{env['cpu_count']} CPUs, torch threads {threads.get('torch_num_threads')}"
+    )
+    load = env["load_average_at_start"]
+    if load and load[0] > 0.5 * (env["cpu_count"] or 1):
+        print(f"warning: load average {load[0]} on {env['cpu_count']} CPUs: other work is running")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the selected benchmarks; 0 if all ran, 1 if a contender failed, 2 on a bad name."""
+    args = parse_args(argv)
+    found = discover()
+    for module, error in found.broken.items():
+        print(f"warning: benchmarks/{module}.py failed to import:\n{error}", file=sys.stderr)
+    if args.list:
+        for name, benchmark in found.benchmarks.items():
+            print(f"{name:12} {benchmark.isolation:12} {benchmark.description}")
+        return 0
+    unknown = [name for name in args.names if name not in found.benchmarks]
+    if unknown:
+        known = ", ".join(found.benchmarks) or "none"
+        print(f"error: unknown benchmark {unknown[0]!r}; known: {known}", file=sys.stderr)
+        return 2
+    env = environment()
+    _print_environment(env)
     limits = measure_limits(args.quick)
     print(
         f"limits measured now: stream {limits['stream_gb_per_s']:.1f} GB/s, "
         f"float32 matmul {limits['matmul_gflop_per_s']:.1f} GFLOP/s"
     )
     args.out.mkdir(parents=True, exist_ok=True)
-    for name in selected:
-        result = run_benchmark(available[name], name, args.quick, limits)
-        print(format_table(result))
-        record = {"environment": env, "limits": limits, "quick": args.quick, **result}
-        (args.out / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
-        print(f"   written: {args.out / f'{name}.json'}")
-    return 0
+    status = 0
+    for name in args.names or list(found.benchmarks):
+        result = run_benchmark(
+            found.benchmarks[name],
+            quick=args.quick,
+            limits=limits,
+            module=found.modules[name],
+            rounds=args.rounds,
+            isolation=args.isolation,
+        )
+        print(format_table(result), flush=True)
+        if any(row["status"] == "failed" for row in result["rows"]):
+            status = 1
+            for row in result["rows"]:
+                if row["status"] == "failed":
+                    print(f"{name} / {row['contender']} failed:\n{row['error']}", file=sys.stderr)
+        record = {
+            "command": [
+                "python",
+                "-m",
+                "benchmarks",
+                *(argv if argv is not None else sys.argv[1:]),
+            ],
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "environment": {**env, "load_average_at_end": _load_average()},
+            "limits": limits,
+            "quick": args.quick,
+            **result,
+        }
+        path = args.out / f"{name}.json"
+        path.write_text(json.dumps(record, indent=2) + "\n")
+        print(f"   written: {path}")
+    return status
