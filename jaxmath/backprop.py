@@ -337,8 +337,9 @@ def mlp_forward(
         raise ValueError(
             f"x must have shape (N, {params[0]['W'].shape[0]}) for the first layer, got {x.shape}"
         )
-    if x.dtype != params[0]["W"].dtype:
-        raise TypeError(f"x must have the parameters' dtype {params[0]['W'].dtype}, got {x.dtype}")
+    weight_dtype = jnp.asarray(params[0]["W"]).dtype  # as JAX sees it (float32 without x64)
+    if x.dtype != weight_dtype:
+        raise TypeError(f"x must have the parameters' dtype {weight_dtype}, got {x.dtype}")
     forward = _activation_forward(activation)
     cache = []
     for index, layer in enumerate(params):
@@ -403,7 +404,8 @@ def mlp_loss_and_grad(
 
 
 def convert_params(params: Any) -> Any:
-    """Any pytree of arrays (NumPy, JAX, or torch tensors via DLPack) as JAX arrays, dtypes kept.
+    """Any pytree of arrays (NumPy, JAX, or torch tensors via DLPack) as JAX arrays, dtypes kept
+    (64-bit dtypes only in JAX's x64 mode; without it JAX holds them as 32-bit).
 
     torch_ref.backprop.convert_params is the inverse direction: the two start both frameworks from
     identical numbers. jaxmath never imports torch: tensors are read through ``__dlpack__``.
@@ -413,7 +415,9 @@ def convert_params(params: Any) -> Any:
         if isinstance(leaf, jax.Array | np.ndarray | np.generic | float | int):
             return jnp.asarray(leaf)
         if hasattr(leaf, "__dlpack__"):
-            return jnp.from_dlpack(leaf.detach() if hasattr(leaf, "detach") else leaf)
+            if hasattr(leaf, "detach"):  # a torch tensor: DLPack needs it compact
+                leaf = leaf.detach().contiguous()
+            return jnp.from_dlpack(leaf)
         raise TypeError(f"params leaves must be arrays or tensors, got {type(leaf).__name__}")
 
     return jax.tree.map(to_jax, params)
