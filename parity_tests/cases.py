@@ -16,6 +16,10 @@ import torch
 import torch.nn.functional as F
 
 from parity_tests.cases_backprop import BACKPROP_CASES
+from parity_tests.cases_distributions import DISTRIBUTIONS_CASES
+from parity_tests.cases_landscape import LANDSCAPE_CASES
+from parity_tests.cases_lowrank import LOWRANK_CASES
+from parity_tests.cases_optim import OPTIM_CASES
 from parity_tests.harness import Case, ErrorInput, Framework, Reference, Sample, Tolerance
 from parity_tests.inputs import class_indices, extremes, normal, probabilities, uniform
 
@@ -952,4 +956,13 @@ GRADCHECK_CASES = [
 ]
 
 
-CASES: list[Case] = [*ACTIVATION_CASES, *LOSS_CASES, *GRADCHECK_CASES, *BACKPROP_CASES]
+CASES: list[Case] = [
+    *ACTIVATION_CASES,
+    *LOSS_CASES,
+    *GRADCHECK_CASES,
+    *BACKPROP_CASES,
+    *OPTIM_CASES,
+    *LANDSCAPE_CASES,
+    *LOWRANK_CASES,
+    *DISTRIBUTIONS_CASES,
+]
