@@ -70,6 +70,9 @@ class LabContext:
     out_dir: pathlib.Path  # this lab's own folder, e.g. outputs/lab-1.4.1 (created by the runner)
     quick: bool = False  # CI-sized run: fewer steps / points, same figures and metric names
     seed: int = 0  # base PRNG seed: derive keys with key(), torch generators from it
+    #: Points per axis for labs that evaluate a grid (loss surfaces, contour plots); None: each
+    #: lab's own default (``python -m labs run 1.4.3 --resolution 81`` raises it).
+    resolution: int | None = None
     figures: list[str] = dataclasses.field(default_factory=list)  # file names saved so far
     metrics: dict[str, Any] = dataclasses.field(default_factory=dict)  # recorded so far
 

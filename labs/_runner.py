@@ -4,7 +4,8 @@ Outputs of ``python -m labs run ... --out DIR`` (default ``outputs/``)::
 
     DIR/lab-<id>/*.png          the lab's figures
     DIR/lab-<id>/metrics.json   {"lab", "title", "folder", "status": "passed"|"failed", "seconds",
-                                 "quick", "seed", "metrics", "figures", "error" (if failed)}
+                                 "quick", "seed", "resolution", "metrics", "figures",
+                                 "error" (if failed)}
     DIR/summary.json            {"status", "seconds", "quick", "seed", "environment", "labs": [...]}
     DIR/summary.md              a table: status, runtime, key metrics and figures per lab, then
                                 the traceback of each failed lab
@@ -112,12 +113,18 @@ def _finish(record: dict[str, Any], lab_dir: pathlib.Path) -> dict[str, Any]:
     return record
 
 
-def run_lab(lab: Lab, out: pathlib.Path, quick: bool = False, seed: int = 0) -> dict[str, Any]:
+def run_lab(
+    lab: Lab,
+    out: pathlib.Path,
+    quick: bool = False,
+    seed: int = 0,
+    resolution: int | None = None,
+) -> dict[str, Any]:
     """Run one lab in ``out/lab-<id>``; a failure is recorded (and printed to stderr), never raised."""
     lab_dir = out / f"lab-{lab.lab_id}"
     lab_dir.mkdir(parents=True, exist_ok=True)
     _clear_previous_outputs(lab_dir)
-    context = LabContext(out_dir=lab_dir, quick=quick, seed=seed)
+    context = LabContext(out_dir=lab_dir, quick=quick, seed=seed, resolution=resolution)
     print(f"== Lab {lab.lab_id}: {lab.title}{' (quick)' if quick else ''}", flush=True)
     record: dict[str, Any] = {
         "lab": lab.lab_id,
@@ -125,6 +132,7 @@ def run_lab(lab: Lab, out: pathlib.Path, quick: bool = False, seed: int = 0) -> 
         "folder": lab_dir.name,
         "quick": quick,
         "seed": seed,
+        "resolution": resolution,
     }
     start = time.perf_counter()
     try:
@@ -230,7 +238,11 @@ def summary_markdown(summary: Mapping[str, Any], key_metrics: Mapping[str, Seque
 
 
 def run_labs(
-    requested: Sequence[str], out: pathlib.Path, quick: bool = False, seed: int = 0
+    requested: Sequence[str],
+    out: pathlib.Path,
+    quick: bool = False,
+    seed: int = 0,
+    resolution: int | None = None,
 ) -> list[dict[str, Any]]:
     """Run the requested labs (ids or "all"), write their outputs and the summary; return records.
 
@@ -251,7 +263,7 @@ def run_labs(
         raise
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    records = [run_lab(lab, out, quick, seed) for lab in selected]
+    records = [run_lab(lab, out, quick, seed, resolution) for lab in selected]
     if not requested or "all" in requested:
         records += [broken_module_record(name, error, out) for name, error in found.broken.items()]
     failed = [record["lab"] for record in records if record["status"] == "failed"]
@@ -309,6 +321,17 @@ def list_labs() -> None:
     print("\nRun: python -m labs run all [--quick] [--out DIR], or run IDS...")
 
 
+def _resolution(text: str) -> int:
+    """``--resolution``: an integer >= 2 (a grid needs two points per axis)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"resolution must be an integer, got {text!r}") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"resolution must be >= 2, got {value}")
+    return value
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m labs", description="List, run and check the environment for the labs."
@@ -322,6 +345,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     run.add_argument("--quick", action="store_true", help="CI-sized runs (seconds per lab)")
     run.add_argument("--seed", type=int, default=0, help="base PRNG seed (default: 0)")
+    run.add_argument(
+        "--resolution",
+        type=_resolution,
+        default=None,
+        metavar="N",
+        help="points per axis for labs that draw a grid (default: each lab's own)",
+    )
     commands.add_parser(
         "check-env", help="print package versions, JAX devices and CUDA availability"
     )
@@ -341,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     matplotlib.use("Agg")  # files only, never a window
     try:
-        records = run_labs(args.ids, args.out, args.quick, args.seed)
+        records = run_labs(args.ids, args.out, args.quick, args.seed, args.resolution)
     except KeyError as error:
         print(f"error: {error.args[0]}", file=sys.stderr)
         return 2

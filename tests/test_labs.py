@@ -228,3 +228,24 @@ def test_check_env_without_torch(
     assert main(["check-env"]) == 0
     out = capsys.readouterr().out
     assert "PyTorch: not installed" in out and "CUDA available" not in out
+
+
+def test_resolution_reaches_the_lab_and_is_validated(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], registry: dict
+) -> None:
+    seen = []
+
+    @register_lab("0.0.4", "reads the grid resolution")
+    def grid(ctx: LabContext) -> dict:
+        seen.append(ctx.resolution)
+        return {}
+
+    assert main(["run", "0.0.4", "--out", str(tmp_path)]) == 0
+    assert main(["run", "0.0.4", "--resolution", "81", "--out", str(tmp_path)]) == 0
+    assert seen == [None, 81]
+    assert strict_json(tmp_path / "lab-0.0.4" / "metrics.json")["resolution"] == 81
+    for bad, message in [("1", "resolution must be >= 2, got 1"), ("x", "must be an integer")]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["run", "0.0.4", "--resolution", bad, "--out", str(tmp_path)])
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
