@@ -6,7 +6,7 @@ torch.nn.functional, torch.autograd and scipy. Figures live in ``jaxmath.visuali
 explicitly (``import jaxmath`` imports neither torch nor matplotlib).
 """
 
-from jaxmath import activations, backprop, gradcheck, losses
+from jaxmath import activations, backprop, gradcheck, losses, optim
 from jaxmath.activations import (
     gelu,
     leaky_relu,
@@ -37,6 +37,7 @@ from jaxmath.losses import (
     mse_loss,
     nll_loss,
 )
+from jaxmath.optim import SGD, Adam, AdamW
 
 __version__ = "0.1.0"
 
@@ -51,4 +52,7 @@ __all__ = [
     "mlp_loss_and_grad",
     *gradcheck.__all__,
     *losses.__all__,
+    "SGD",
+    "Adam",
+    "AdamW",
 ]

@@ -5,7 +5,7 @@ torch.distributions are the upstream references the parity suite compares both p
 Random inits take a ``torch.Generator`` where jaxmath takes a ``jax.random`` key.
 """
 
-from torch_ref import activations, backprop, gradcheck, losses
+from torch_ref import activations, backprop, gradcheck, losses, optim
 from torch_ref.activations import (
     gelu,
     leaky_relu,
@@ -36,6 +36,7 @@ from torch_ref.losses import (
     mse_loss,
     nll_loss,
 )
+from torch_ref.optim import SGD, Adam, AdamW
 
 __version__ = "0.1.0"
 
@@ -50,4 +51,7 @@ __all__ = [
     "mlp_loss_and_grad",
     *gradcheck.__all__,
     *losses.__all__,
+    "SGD",
+    "Adam",
+    "AdamW",
 ]

@@ -1,0 +1,738 @@
+r"""torch.optim's optimizers as optax gradient transformations, with torch 2.13's exact semantics.
+
+Each optimizer is a factory named and parameterised as its ``torch.optim`` class (``params`` left
+out) that returns an :class:`optax.GradientTransformation`:
+
+.. code-block:: python
+
+    opt = jaxmath.optim.Adam(lr=1e-3)
+    state = opt.init(params)                              # a NamedTuple pytree
+    updates, state = opt.update(grads, state, params)     # pure; jit it
+    params = jaxmath.optim.apply_updates(params, updates)  # = optax.apply_updates
+
+so it composes with optax (``optax.chain(optax.clip_by_global_norm(1.0), Adam(1e-3))``,
+``optax.multi_transform`` for per-subtree optimizers). ``params`` and ``grads`` are any pytree.
+
+The layering is optax's: validation helpers and tree utilities (private), one per-leaf update rule per
+optimizer written out as torch's ``_single_tensor_*`` function computes it (the path torch takes on
+CPU), and the named optimizers. The numbers match torch.optim step for step (float64 to ~1e-12
+relative over hundreds of steps, see ``parity_tests/cases_optim.py``); the details that separate a copy
+from the real thing are listed in each docstring.
+
+Learning rates. ``lr`` is a float or a schedule ``step -> lr`` (e.g. :mod:`jaxmath.lr_scheduler`);
+the schedule is called with the number of steps already taken (0 at the first update), so
+``schedule(t)`` is the lr that torch uses at its (t+1)-th ``optimizer.step()``, after t calls of
+``scheduler.step()``. Per-step scalars (lr, bias corrections) are computed in float64 when JAX's x64
+mode is on, as torch computes them in Python floats, and in float32 otherwise (with ``expm1``/
+``log1p`` forms that keep ``1 - beta**t`` accurate); they are cast to each leaf's dtype before use.
+
+Parameter groups. torch's ``[{"params": decay, "weight_decay": 0.1}, {"params": no_decay,
+"weight_decay": 0.0}]`` becomes ``weight_decay_mask`` (a pytree of bools with the structure of
+params, or a function of params returning one, as optax's ``mask``); groups that differ in other
+hyperparameters (another lr for a head) become ``optax.multi_transform`` over per-group optimizers.
+
+Validation. Hyperparameters are checked when the optimizer is built (``ValueError`` naming the
+argument and the value, as torch.optim); tree structures and shapes of ``grads``, ``params`` and
+``weight_decay_mask`` are checked in ``init``/``update`` (static under jit). torch_ref.optim raises the
+same messages.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxmath._validation import check_scalar_in_range
+
+__all__ = [
+    "SGD",
+    "Adagrad",
+    "AdagradState",
+    "Adam",
+    "AdamState",
+    "AdamW",
+    "RMSprop",
+    "RMSpropState",
+    "SGDState",
+    "apply_updates",
+]
+
+#: A learning rate: a Python float, or a schedule mapping the step count (int32 array) to the lr.
+ScalarOrSchedule = float | Callable[[jax.Array], jax.Array]
+#: ``weight_decay_mask``: None (decay everything), a pytree of bools, or params -> pytree of bools.
+MaskOrFn = Any
+
+
+# ------------------------------------------------------------------------------------------------
+# Validation (shared with jaxmath.lr_scheduler; torch_ref.optim has the twin with the same messages)
+# ------------------------------------------------------------------------------------------------
+
+
+def check_lr(lr: Any) -> None:
+    """``lr`` must be a schedule (callable) or a real number >= 0."""
+    if callable(lr):
+        return
+    check_scalar_in_range("lr", lr, 0.0)
+
+
+def check_nonnegative(name: str, value: Any) -> None:
+    check_scalar_in_range(name, value, 0.0)
+
+
+def check_unit_interval(name: str, value: Any) -> None:
+    """``value`` must be a real number in [0, 1) (a beta or a decay rate)."""
+    check_scalar_in_range(name, value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+
+
+def check_betas(betas: Any) -> tuple[float, float]:
+    if not isinstance(betas, Sequence) or isinstance(betas, str) or len(betas) != 2:
+        raise TypeError(f"betas must be a pair of floats (beta1, beta2), got {betas!r}")
+    check_unit_interval("betas[0]", betas[0])
+    check_unit_interval("betas[1]", betas[1])
+    return float(betas[0]), float(betas[1])
+
+
+def check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+
+
+def check_mask(weight_decay_mask: Any) -> None:
+    if weight_decay_mask is None or callable(weight_decay_mask):
+        return
+    for leaf in jax.tree.leaves(weight_decay_mask):
+        if not isinstance(leaf, bool | np.bool_):
+            raise TypeError(
+                f"weight_decay_mask must be a pytree of bools or a function of params, "
+                f"got a leaf {leaf!r}"
+            )
+
+
+# ------------------------------------------------------------------------------------------------
+# Tree utilities
+# ------------------------------------------------------------------------------------------------
+
+
+def describe_structure(tree: Any) -> str:
+    """A framework-neutral picture of a tree: ``{'b': *, 'w': [*, *]}`` (dict keys sorted as JAX
+    orders them, ``*`` for a leaf), used in error messages that torch_ref repeats verbatim."""
+    if tree is None:
+        return "None"
+    if isinstance(tree, dict):
+        inner = ", ".join(f"{key!r}: {describe_structure(tree[key])}" for key in sorted(tree))
+        return "{" + inner + "}"
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
+        inner = ", ".join(describe_structure(item) for item in tree)
+        return f"{type(tree).__name__}({inner})"
+    if isinstance(tree, list):
+        return "[" + ", ".join(describe_structure(item) for item in tree) + "]"
+    if isinstance(tree, tuple):
+        return (
+            "("
+            + ", ".join(describe_structure(item) for item in tree)
+            + ("," if len(tree) == 1 else "")
+            + ")"
+        )
+    return "*"
+
+
+def check_tree_like(name: str, tree: Any, reference_name: str, reference: Any) -> None:
+    """``tree`` must have ``reference``'s tree structure and leaf shapes."""
+    if jax.tree.structure(tree) != jax.tree.structure(reference):
+        raise ValueError(
+            f"{name} must have the tree structure of {reference_name} "
+            f"{describe_structure(reference)}, got {describe_structure(tree)}"
+        )
+    paths = jax.tree_util.tree_flatten_with_path(tree)[0]
+    for (path, leaf), expected in zip(paths, jax.tree.leaves(reference), strict=True):
+        if np.shape(leaf) != np.shape(expected):
+            raise ValueError(
+                f"{name}{jax.tree_util.keystr(path)} must have shape {tuple(np.shape(expected))} "
+                f"as in {reference_name}, got {tuple(np.shape(leaf))}"
+            )
+
+
+def resolve_mask(weight_decay_mask: MaskOrFn, params: Any) -> list[bool]:
+    """The mask as one bool per leaf of ``params`` (all True when None)."""
+    if weight_decay_mask is None:
+        return [True] * len(jax.tree.leaves(params))
+    mask = weight_decay_mask(params) if callable(weight_decay_mask) else weight_decay_mask
+    check_mask(mask)
+    if jax.tree.structure(mask) != jax.tree.structure(params):
+        raise ValueError(
+            f"weight_decay_mask must have the tree structure of params "
+            f"{describe_structure(params)}, got {describe_structure(mask)}"
+        )
+    return [bool(leaf) for leaf in jax.tree.leaves(mask)]
+
+
+def scalar_dtype() -> Any:
+    """float64 in JAX's x64 mode (torch computes its scalars in Python floats), float32 otherwise."""
+    return jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+
+
+def learning_rate(lr: ScalarOrSchedule, count: jax.Array) -> jax.Array:
+    """The lr of the step that follows ``count`` completed steps."""
+    value = lr(count) if callable(lr) else lr
+    return jnp.asarray(value, scalar_dtype())
+
+
+def bias_correction(beta: float, step: jax.Array) -> jax.Array:
+    r""":math:`1 - \beta^t`, as ``-expm1(t \log1p(-(1-\beta)))`` with :math:`1-\beta` formed in
+    Python: accurate to a few ulp in float32 too (``1 - 0.999**t`` in float32 loses ~1e-5)."""
+    one_minus = 1.0 - beta
+    if one_minus == 1.0:
+        return jnp.ones((), scalar_dtype())
+    return -jnp.expm1(step * jnp.asarray(math.log1p(-one_minus), scalar_dtype()))
+
+
+def lerp(start: jax.Array, end: jax.Array, weight: float) -> jax.Array:
+    """``torch.lerp`` with a Python weight: start + w (end - start) for w < 0.5, else
+    end - (end - start)(1 - w) (torch's two branches, which round differently)."""
+    if weight < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * (1.0 - weight)
+
+
+def _cast(value: jax.Array, like: jax.Array) -> jax.Array:
+    return value.astype(like.dtype)
+
+
+def _leaves_or_none(tree: Any, count: int) -> list[Any]:
+    return [None] * count if tree is None else jax.tree.leaves(tree)
+
+
+def _prepare(
+    grads: Any, state_tree: Any, params: Any, needs_params: bool, name: str
+) -> tuple[Any, list[Any], list[Any]]:
+    """Check grads (and params) against the state's params-shaped tree; return grads' treedef and
+    the leaves of grads and params."""
+    if state_tree is not None:
+        check_tree_like("grads", grads, f"the {name} state", state_tree)
+    if needs_params:
+        if params is None:
+            raise ValueError(
+                f"{name} needs params in update(grads, state, params) for weight decay"
+            )
+        check_tree_like("params", params, "grads", grads)
+    grad_leaves, treedef = jax.tree.flatten(grads)
+    param_leaves = jax.tree.leaves(params) if needs_params else [None] * len(grad_leaves)
+    return treedef, grad_leaves, param_leaves
+
+
+def apply_updates(params: Any, updates: Any) -> Any:
+    """``params + updates`` leafwise, in each param's dtype (``optax.apply_updates``)."""
+    check_tree_like("updates", updates, "params", params)
+    return optax.apply_updates(params, updates)
+
+
+def _zeros_like_tree(params: Any) -> Any:
+    return jax.tree.map(jnp.zeros_like, params)
+
+
+def _count() -> jax.Array:
+    return jnp.zeros((), jnp.int32)
+
+
+# ------------------------------------------------------------------------------------------------
+# SGD
+# ------------------------------------------------------------------------------------------------
+
+
+class SGDState(NamedTuple):
+    """State of :func:`SGD`."""
+
+    count: jax.Array  # () int32: steps taken
+    momentum_buffer: Any  # params-shaped pytree, params' dtypes; None when momentum == 0
+
+
+def SGD(  # noqa: N802 (torch.optim's class name)
+    lr: ScalarOrSchedule = 1e-3,
+    momentum: float = 0,
+    dampening: float = 0,
+    weight_decay: float = 0,
+    nesterov: bool = False,
+    maximize: bool = False,
+    weight_decay_mask: MaskOrFn = None,
+) -> optax.GradientTransformation:
+    r"""Stochastic gradient descent with momentum, as ``torch.optim.SGD`` (torch 2.13).
+
+    .. math::
+       \begin{aligned}
+       &\textbf{input}: \gamma \text{ (lr)}, \theta_0, \lambda \text{ (weight decay)},
+           \mu \text{ (momentum)}, \tau \text{ (dampening)}, \textit{nesterov}, \textit{maximize}\\
+       &\textbf{for}\ t = 1, 2, \ldots\ \textbf{do}\\
+       &\quad g_t \leftarrow \nabla f(\theta_{t-1})\ (\text{negated if } \textit{maximize})\\
+       &\quad \textbf{if}\ \lambda \ne 0:\ g_t \leftarrow g_t + \lambda\theta_{t-1}\\
+       &\quad \textbf{if}\ \mu \ne 0:\ b_t \leftarrow g_t \text{ if } t = 1
+             \text{ else } \mu b_{t-1} + (1-\tau) g_t;\quad
+             g_t \leftarrow g_t + \mu b_t \text{ if } \textit{nesterov} \text{ else } b_t\\
+       &\quad \theta_t \leftarrow \theta_{t-1} - \gamma g_t\\
+       &\textbf{return}\ \theta_t
+       \end{aligned}
+
+    Dampening is not applied at the first momentum step (the buffer starts as the gradient itself),
+    and nesterov needs momentum > 0 and dampening == 0 (torch refuses it otherwise; so do we).
+
+    Args:
+        lr: learning rate or schedule (default: 1e-3).
+        momentum: momentum factor :math:`\mu` (default: 0).
+        dampening: dampening :math:`\tau` for momentum (default: 0).
+        weight_decay: coupled L2 penalty :math:`\lambda`, added to the gradient (default: 0).
+        nesterov: Nesterov momentum (default: False).
+        maximize: ascend the objective instead of descending (default: False).
+        weight_decay_mask: which leaves are decayed (a pytree of bools like params, or a function
+            of params returning one); None decays all (default: None).
+
+    Differences from optax: ``optax.sgd(lr, momentum, nesterov)`` coincides for weight_decay = 0
+    and dampening = 0 (optax's trace starts at 0, so ``b_1 = g_1`` as here).
+
+    Reference: ``torch.optim.SGD`` (``_single_tensor_sgd``).
+    """
+    check_lr(lr)
+    check_nonnegative("momentum", momentum)
+    check_scalar_in_range("dampening", dampening)
+    check_nonnegative("weight_decay", weight_decay)
+    check_bool("nesterov", nesterov)
+    check_bool("maximize", maximize)
+    check_mask(weight_decay_mask)
+    if nesterov and (momentum <= 0 or dampening != 0):
+        raise ValueError(
+            f"nesterov requires momentum > 0 and dampening == 0, "
+            f"got momentum={momentum!r}, dampening={dampening!r}"
+        )
+
+    def init(params: Any) -> SGDState:
+        if weight_decay != 0:
+            resolve_mask(weight_decay_mask, params)
+        buffer = _zeros_like_tree(params) if momentum != 0 else None
+        return SGDState(_count(), buffer)
+
+    def update(grads: Any, state: SGDState, params: Any = None) -> tuple[Any, SGDState]:
+        treedef, grad_leaves, param_leaves = _prepare(
+            grads, state.momentum_buffer, params, weight_decay != 0, "SGD"
+        )
+        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        lr_t = learning_rate(lr, state.count)
+        first = state.count == 0
+        buffers = _leaves_or_none(state.momentum_buffer, len(grad_leaves))
+        updates, new_buffers = [], []
+        for index, (g, p, buf) in enumerate(zip(grad_leaves, param_leaves, buffers, strict=True)):
+            g = -g if maximize else g
+            if weight_decay != 0 and decays[index]:
+                g = g + weight_decay * p
+            if momentum != 0:
+                buf = jnp.where(first, g, buf * momentum + (1 - dampening) * g)
+                new_buffers.append(buf)
+                g = g + momentum * buf if nesterov else buf
+            updates.append(-_cast(lr_t, g) * g)
+        new_buffer = treedef.unflatten(new_buffers) if momentum != 0 else None
+        return treedef.unflatten(updates), SGDState(state.count + 1, new_buffer)
+
+    return optax.GradientTransformation(init, update)
+
+
+# ------------------------------------------------------------------------------------------------
+# Adam and AdamW
+# ------------------------------------------------------------------------------------------------
+
+
+class AdamState(NamedTuple):
+    """State of :func:`Adam` and :func:`AdamW`."""
+
+    count: jax.Array  # () int32: steps taken (torch's state["step"])
+    exp_avg: Any  # params-shaped: first moment m_t
+    exp_avg_sq: Any  # params-shaped: second moment v_t
+    max_exp_avg_sq: Any  # params-shaped: max of v_1..v_t (amsgrad); None otherwise
+
+
+def Adam(  # noqa: N802
+    lr: ScalarOrSchedule = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0,
+    amsgrad: bool = False,
+    maximize: bool = False,
+    decoupled_weight_decay: bool = False,
+    weight_decay_mask: MaskOrFn = None,
+) -> optax.GradientTransformation:
+    r"""Adam, as ``torch.optim.Adam`` (torch 2.13, single-tensor path).
+
+    .. math::
+       \begin{aligned}
+       &\textbf{input}: \gamma \text{ (lr)}, \beta_1, \beta_2 \text{ (betas)}, \theta_0,
+           \lambda \text{ (weight decay)}, \epsilon, \textit{amsgrad}, \textit{maximize}\\
+       &\textbf{initialize}: m_0 \leftarrow 0, v_0 \leftarrow 0, v_0^{max} \leftarrow 0\\
+       &\textbf{for}\ t = 1, 2, \ldots\ \textbf{do}\\
+       &\quad g_t \leftarrow \nabla f(\theta_{t-1})\ (\text{negated if } \textit{maximize})\\
+       &\quad \textbf{if}\ \lambda \ne 0:\ \theta_{t-1} \leftarrow \theta_{t-1}(1 - \gamma\lambda)
+             \text{ if decoupled, else } g_t \leftarrow g_t + \lambda\theta_{t-1}\\
+       &\quad m_t \leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t \quad (\text{torch.lerp})\\
+       &\quad v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2\\
+       &\quad \textbf{if}\ \textit{amsgrad}:\ v_t^{max} \leftarrow \max(v_{t-1}^{max}, v_t),
+             \hat v \leftarrow v_t^{max} \text{ else } \hat v \leftarrow v_t\\
+       &\quad \theta_t \leftarrow \theta_{t-1} - \frac{\gamma}{1-\beta_1^t}\,
+             \frac{m_t}{\sqrt{\hat v}/\sqrt{1-\beta_2^t} + \epsilon}\\
+       &\textbf{return}\ \theta_t
+       \end{aligned}
+
+    Weight decay is coupled L2 (added to the gradient before the moments) unless
+    ``decoupled_weight_decay`` (then it is :func:`AdamW`). Note where eps sits: outside the root and
+    *after* the bias correction of :math:`\sqrt{v}` (torch's form), not ``eps * sqrt(1-beta2^t)``.
+    amsgrad keeps the max of the raw (uncorrected) second moment and bias-corrects the max.
+
+    Args:
+        lr: learning rate or schedule (default: 1e-3).
+        betas: :math:`(\beta_1, \beta_2)`, each in [0, 1) (default: (0.9, 0.999)).
+        eps: added to the denominator, >= 0 (default: 1e-8).
+        weight_decay: :math:`\lambda` >= 0 (default: 0).
+        amsgrad: the AMSGrad variant (default: False).
+        maximize: ascend instead of descend (default: False).
+        decoupled_weight_decay: AdamW's decay (default: False).
+        weight_decay_mask: which leaves are decayed (pytree of bools or function of params;
+            default None: all).
+
+    .. warning:: ``optax.adam(lr, b1, b2, eps)`` coincides for weight_decay = 0 and amsgrad = False
+       (same update up to rounding); ``optax.amsgrad`` takes the max of the bias-corrected moment, so
+       it differs from torch's amsgrad in the first steps.
+
+    Reference: Kingma & Ba, "Adam", ICLR 2015; ``torch.optim.Adam`` (``_single_tensor_adam``).
+    """
+    check_lr(lr)
+    check_nonnegative("eps", eps)
+    beta1, beta2 = check_betas(betas)
+    check_nonnegative("weight_decay", weight_decay)
+    check_bool("amsgrad", amsgrad)
+    check_bool("maximize", maximize)
+    check_bool("decoupled_weight_decay", decoupled_weight_decay)
+    check_mask(weight_decay_mask)
+    name = "AdamW" if decoupled_weight_decay else "Adam"
+
+    def init(params: Any) -> AdamState:
+        if weight_decay != 0:
+            resolve_mask(weight_decay_mask, params)
+        return AdamState(
+            _count(),
+            _zeros_like_tree(params),
+            _zeros_like_tree(params),
+            _zeros_like_tree(params) if amsgrad else None,
+        )
+
+    def update(grads: Any, state: AdamState, params: Any = None) -> tuple[Any, AdamState]:
+        treedef, grad_leaves, param_leaves = _prepare(
+            grads, state.exp_avg, params, weight_decay != 0, name
+        )
+        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        step = state.count + 1
+        lr_t = learning_rate(lr, state.count)
+        step_t = step.astype(scalar_dtype())
+        step_size = lr_t / bias_correction(beta1, step_t)
+        bias_correction2_sqrt = jnp.sqrt(bias_correction(beta2, step_t))
+        maxes = _leaves_or_none(state.max_exp_avg_sq, len(grad_leaves))
+        columns: list[list[Any]] = [[], [], [], []]
+        for index, (g, p, m, v, v_max) in enumerate(
+            zip(
+                grad_leaves,
+                param_leaves,
+                jax.tree.leaves(state.exp_avg),
+                jax.tree.leaves(state.exp_avg_sq),
+                maxes,
+                strict=True,
+            )
+        ):
+            g = -g if maximize else g
+            decay = weight_decay != 0 and decays[index]
+            if decay and not decoupled_weight_decay:
+                g = g + weight_decay * p
+            m = lerp(m, g, 1.0 - beta1)
+            v = v * beta2 + ((1.0 - beta2) * g) * g
+            if amsgrad:
+                v_max = jnp.maximum(v_max, v)
+            denom = jnp.sqrt(v_max if amsgrad else v) / _cast(bias_correction2_sqrt, g) + eps
+            u = -_cast(step_size, g) * (m / denom)
+            if decay and decoupled_weight_decay:
+                u = u - _cast(lr_t * weight_decay, p) * p
+            for column, value in zip(columns, (u, m, v, v_max), strict=True):
+                column.append(value)
+        updates, exp_avg, exp_avg_sq, max_sq = columns
+        new_state = AdamState(
+            step,
+            treedef.unflatten(exp_avg),
+            treedef.unflatten(exp_avg_sq),
+            treedef.unflatten(max_sq) if amsgrad else None,
+        )
+        return treedef.unflatten(updates), new_state
+
+    return optax.GradientTransformation(init, update)
+
+
+def AdamW(  # noqa: N802
+    lr: ScalarOrSchedule = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 1e-2,
+    amsgrad: bool = False,
+    maximize: bool = False,
+    weight_decay_mask: MaskOrFn = None,
+) -> optax.GradientTransformation:
+    r"""AdamW, as ``torch.optim.AdamW`` (torch 2.13: ``Adam(..., decoupled_weight_decay=True)``).
+
+    .. math::
+       \begin{aligned}
+       &\textbf{for}\ t = 1, 2, \ldots\ \textbf{do}\\
+       &\quad \theta_{t-1} \leftarrow \theta_{t-1} - \gamma\lambda\theta_{t-1}
+             \quad (\text{decoupled: before, and outside, the moments})\\
+       &\quad m_t, v_t, \hat v \text{ and the step as in } \textit{Adam}\\
+       &\textbf{return}\ \theta_t
+       \end{aligned}
+
+    The decay is scaled by the *scheduled* lr :math:`\gamma_t` (torch's ``1 - lr * weight_decay``),
+    not by the lr's peak.
+
+    Args: as :func:`Adam`, with weight_decay defaulting to 1e-2 (torch's default).
+
+    .. warning:: ``optax.adamw`` defaults to weight_decay=1e-4 (torch: 1e-2), and its decay is
+       ``-lr * wd * p`` added to the Adam step computed from the *undecayed* params: the same
+       update, so ``optax.adamw(lr, b1, b2, eps, weight_decay=wd)`` matches ``AdamW(lr, (b1, b2),
+       eps, wd)`` up to rounding. Pass ``weight_decay=1e-2`` explicitly when porting.
+
+    Reference: Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019;
+    ``torch.optim.AdamW``.
+    """
+    return Adam(
+        lr,
+        betas,
+        eps,
+        weight_decay,
+        amsgrad,
+        maximize,
+        decoupled_weight_decay=True,
+        weight_decay_mask=weight_decay_mask,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# RMSprop
+# ------------------------------------------------------------------------------------------------
+
+
+class RMSpropState(NamedTuple):
+    """State of :func:`RMSprop`."""
+
+    count: jax.Array  # () int32: steps taken
+    square_avg: Any  # params-shaped: running mean of g^2
+    grad_avg: Any  # params-shaped: running mean of g (centered); None otherwise
+    momentum_buffer: Any  # params-shaped (momentum > 0); None otherwise
+
+
+def RMSprop(  # noqa: N802
+    lr: ScalarOrSchedule = 1e-2,
+    alpha: float = 0.99,
+    eps: float = 1e-8,
+    weight_decay: float = 0,
+    momentum: float = 0,
+    centered: bool = False,
+    maximize: bool = False,
+    weight_decay_mask: MaskOrFn = None,
+) -> optax.GradientTransformation:
+    r"""RMSprop, as ``torch.optim.RMSprop`` (torch 2.13).
+
+    .. math::
+       \begin{aligned}
+       &\textbf{input}: \gamma \text{ (lr)}, \alpha \text{ (smoothing)}, \theta_0, \epsilon,
+           \lambda, \mu \text{ (momentum)}, \textit{centered}, \textit{maximize}\\
+       &\textbf{initialize}: v_0 \leftarrow 0, \bar g_0 \leftarrow 0, b_0 \leftarrow 0\\
+       &\textbf{for}\ t = 1, 2, \ldots\ \textbf{do}\\
+       &\quad g_t \leftarrow \nabla f(\theta_{t-1})\ (\text{negated if } \textit{maximize});\
+             \textbf{if}\ \lambda \ne 0:\ g_t \leftarrow g_t + \lambda\theta_{t-1}\\
+       &\quad v_t \leftarrow \alpha v_{t-1} + (1-\alpha) g_t^2\\
+       &\quad \textbf{if centered}:\ \bar g_t \leftarrow \alpha\bar g_{t-1} + (1-\alpha)g_t,\
+             d_t \leftarrow \sqrt{v_t - \bar g_t^2} + \epsilon\
+             \textbf{else}\ d_t \leftarrow \sqrt{v_t} + \epsilon\\
+       &\quad \textbf{if}\ \mu > 0:\ b_t \leftarrow \mu b_{t-1} + g_t/d_t,\
+             \theta_t \leftarrow \theta_{t-1} - \gamma b_t\
+             \textbf{else}\ \theta_t \leftarrow \theta_{t-1} - \gamma g_t/d_t\\
+       &\textbf{return}\ \theta_t
+       \end{aligned}
+
+    eps is outside the square root; the momentum buffer holds :math:`g/d` with the lr applied
+    outside it (so a schedule rescales the whole buffer, unlike optax's trace of lr-scaled steps).
+
+    Args:
+        lr: learning rate or schedule (default: 1e-2).
+        alpha: smoothing constant, >= 0 (default: 0.99).
+        eps: added to the denominator, >= 0 (default: 1e-8).
+        weight_decay: coupled L2 penalty, >= 0 (default: 0).
+        momentum: >= 0 (default: 0).
+        centered: normalise by the estimated variance (default: False).
+        maximize: ascend (default: False).
+        weight_decay_mask: which leaves are decayed (default None: all).
+
+    .. warning:: ``optax.rmsprop`` puts eps inside the root and starts its second moment at
+       ``initial_scale``: use ``optax.rmsprop(lr, decay=alpha, eps=eps, eps_in_sqrt=False,
+       initial_scale=0.0, centered=c, momentum=mu)``; with momentum it matches only for a constant lr.
+
+    Reference: Hinton, Lecture 6e of "Neural Networks for Machine Learning"; Graves 2013 (centered);
+    ``torch.optim.RMSprop`` (``_single_tensor_rmsprop``).
+    """
+    check_lr(lr)
+    check_nonnegative("eps", eps)
+    check_nonnegative("momentum", momentum)
+    check_nonnegative("weight_decay", weight_decay)
+    check_nonnegative("alpha", alpha)
+    check_bool("centered", centered)
+    check_bool("maximize", maximize)
+    check_mask(weight_decay_mask)
+
+    def init(params: Any) -> RMSpropState:
+        if weight_decay != 0:
+            resolve_mask(weight_decay_mask, params)
+        return RMSpropState(
+            _count(),
+            _zeros_like_tree(params),
+            _zeros_like_tree(params) if centered else None,
+            _zeros_like_tree(params) if momentum > 0 else None,
+        )
+
+    def update(grads: Any, state: RMSpropState, params: Any = None) -> tuple[Any, RMSpropState]:
+        treedef, grad_leaves, param_leaves = _prepare(
+            grads, state.square_avg, params, weight_decay != 0, "RMSprop"
+        )
+        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        lr_t = learning_rate(lr, state.count)
+        count = len(grad_leaves)
+        columns: list[list[Any]] = [[], [], [], []]
+        for index, (g, p, v, g_avg, buf) in enumerate(
+            zip(
+                grad_leaves,
+                param_leaves,
+                jax.tree.leaves(state.square_avg),
+                _leaves_or_none(state.grad_avg, count),
+                _leaves_or_none(state.momentum_buffer, count),
+                strict=True,
+            )
+        ):
+            g = -g if maximize else g
+            if weight_decay != 0 and decays[index]:
+                g = g + weight_decay * p
+            v = v * alpha + ((1.0 - alpha) * g) * g
+            if centered:
+                g_avg = lerp(g_avg, g, 1.0 - alpha)
+                avg = jnp.sqrt(v - g_avg * g_avg) + eps
+            else:
+                avg = jnp.sqrt(v) + eps
+            if momentum > 0:
+                buf = buf * momentum + g / avg
+                u = -_cast(lr_t, g) * buf
+            else:
+                u = -_cast(lr_t, g) * (g / avg)
+            for column, value in zip(columns, (u, v, g_avg, buf), strict=True):
+                column.append(value)
+        updates, square_avg, grad_avg, buffers = columns
+        new_state = RMSpropState(
+            state.count + 1,
+            treedef.unflatten(square_avg),
+            treedef.unflatten(grad_avg) if centered else None,
+            treedef.unflatten(buffers) if momentum > 0 else None,
+        )
+        return treedef.unflatten(updates), new_state
+
+    return optax.GradientTransformation(init, update)
+
+
+# ------------------------------------------------------------------------------------------------
+# Adagrad
+# ------------------------------------------------------------------------------------------------
+
+
+class AdagradState(NamedTuple):
+    """State of :func:`Adagrad`."""
+
+    count: jax.Array  # () int32: steps taken
+    sum: Any  # params-shaped: initial_accumulator_value + sum of g^2
+
+
+def Adagrad(  # noqa: N802
+    lr: ScalarOrSchedule = 1e-2,
+    lr_decay: float = 0,
+    weight_decay: float = 0,
+    initial_accumulator_value: float = 0,
+    eps: float = 1e-10,
+    maximize: bool = False,
+    weight_decay_mask: MaskOrFn = None,
+) -> optax.GradientTransformation:
+    r"""Adagrad, as ``torch.optim.Adagrad`` (torch 2.13).
+
+    .. math::
+       \begin{aligned}
+       &\textbf{input}: \gamma \text{ (lr)}, \theta_0, \lambda, \eta \text{ (lr decay)},
+           \tau \text{ (initial accumulator value)}, \epsilon, \textit{maximize}\\
+       &\textbf{initialize}: s_0 \leftarrow \tau\\
+       &\textbf{for}\ t = 1, 2, \ldots\ \textbf{do}\\
+       &\quad g_t \leftarrow \nabla f(\theta_{t-1})\ (\text{negated if } \textit{maximize});\
+             \textbf{if}\ \lambda \ne 0:\ g_t \leftarrow g_t + \lambda\theta_{t-1}\\
+       &\quad \tilde\gamma \leftarrow \gamma / (1 + (t-1)\eta)\\
+       &\quad s_t \leftarrow s_{t-1} + g_t^2\\
+       &\quad \theta_t \leftarrow \theta_{t-1} - \tilde\gamma\, g_t / (\sqrt{s_t} + \epsilon)\\
+       &\textbf{return}\ \theta_t
+       \end{aligned}
+
+    Args:
+        lr: learning rate or schedule (default: 1e-2); lr_decay applies on top of a schedule.
+        lr_decay: :math:`\eta` >= 0 (default: 0).
+        weight_decay: coupled L2 penalty >= 0 (default: 0).
+        initial_accumulator_value: :math:`\tau` >= 0 (default: 0).
+        eps: outside the square root, >= 0 (default: 1e-10).
+        maximize: ascend (default: False).
+        weight_decay_mask: which leaves are decayed (default None: all).
+
+    .. warning:: ``optax.adagrad`` starts the accumulator at 0.1 and puts eps (1e-7) inside the
+       root: ``optax.adagrad(lr, initial_accumulator_value=tau, eps=0.0)`` equals
+       ``Adagrad(lr, initial_accumulator_value=tau, eps=0.0)`` for tau > 0.
+
+    Reference: Duchi, Hazan & Singer, JMLR 2011; ``torch.optim.Adagrad``
+    (``_single_tensor_adagrad``).
+    """
+    check_lr(lr)
+    check_nonnegative("lr_decay", lr_decay)
+    check_nonnegative("weight_decay", weight_decay)
+    check_nonnegative("initial_accumulator_value", initial_accumulator_value)
+    check_nonnegative("eps", eps)
+    check_bool("maximize", maximize)
+    check_mask(weight_decay_mask)
+
+    def init(params: Any) -> AdagradState:
+        if weight_decay != 0:
+            resolve_mask(weight_decay_mask, params)
+        return AdagradState(
+            _count(), jax.tree.map(lambda p: jnp.full_like(p, initial_accumulator_value), params)
+        )
+
+    def update(grads: Any, state: AdagradState, params: Any = None) -> tuple[Any, AdagradState]:
+        treedef, grad_leaves, param_leaves = _prepare(
+            grads, state.sum, params, weight_decay != 0, "Adagrad"
+        )
+        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        lr_t = learning_rate(lr, state.count)
+        clr = lr_t / (1 + state.count.astype(scalar_dtype()) * lr_decay)
+        updates, sums = [], []
+        for index, (g, p, s) in enumerate(
+            zip(grad_leaves, param_leaves, jax.tree.leaves(state.sum), strict=True)
+        ):
+            g = -g if maximize else g
+            if weight_decay != 0 and decays[index]:
+                g = g + weight_decay * p
+            s = s + g * g
+            updates.append(-_cast(clr, g) * (g / (jnp.sqrt(s) + eps)))
+            sums.append(s)
+        return treedef.unflatten(updates), AdagradState(state.count + 1, treedef.unflatten(sums))
+
+    return optax.GradientTransformation(init, update)

@@ -1,0 +1,578 @@
+r"""torch.optim's optimizers rewritten functionally on torch tensors: jaxmath.optim's twin.
+
+The same protocol as jaxmath.optim (optax's): ``opt = Adam(lr=1e-3)``, ``state = opt.init(params)``,
+``updates, state = opt.update(grads, state, params)``, ``params = apply_updates(params, updates)``
+(``p + u``), on any pytree of tensors (nested dicts, lists, tuples, NamedTuples; dict keys in sorted
+order, as JAX orders them). Nothing is mutated and torch.optim is not used: each rule is written out
+from torch's ``_single_tensor_*`` functions, so the parity suite compares three independent
+computations (jaxmath, this module, torch.optim itself).
+
+Per-step scalars (lr, bias corrections) are Python floats, as torch.optim computes them; an ``lr``
+schedule is called with the number of steps taken (a 0-d int64 tensor) and its value converted with
+``float``. Validation messages are jaxmath.optim's, word for word.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import torch
+
+from torch_ref._validation import check_scalar_in_range
+
+__all__ = [
+    "SGD",
+    "Adagrad",
+    "AdagradState",
+    "Adam",
+    "AdamState",
+    "AdamW",
+    "RMSprop",
+    "RMSpropState",
+    "SGDState",
+    "apply_updates",
+]
+
+ScalarOrSchedule = float | Callable[[torch.Tensor], Any]
+MaskOrFn = Any
+
+
+class GradientTransformation(NamedTuple):
+    """optax's protocol: ``init(params) -> state``, ``update(grads, state, params) -> (updates,
+    state)``."""
+
+    init: Callable[[Any], Any]
+    update: Callable[..., tuple[Any, Any]]
+
+
+# ------------------------------------------------------------------------------------------------
+# Validation (the twin of jaxmath.optim's)
+# ------------------------------------------------------------------------------------------------
+
+
+def check_lr(lr: Any) -> None:
+    if callable(lr):
+        return
+    check_scalar_in_range("lr", lr, 0.0)
+
+
+def check_nonnegative(name: str, value: Any) -> None:
+    check_scalar_in_range(name, value, 0.0)
+
+
+def check_unit_interval(name: str, value: Any) -> None:
+    check_scalar_in_range(name, value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+
+
+def check_betas(betas: Any) -> tuple[float, float]:
+    if not isinstance(betas, Sequence) or isinstance(betas, str) or len(betas) != 2:
+        raise TypeError(f"betas must be a pair of floats (beta1, beta2), got {betas!r}")
+    check_unit_interval("betas[0]", betas[0])
+    check_unit_interval("betas[1]", betas[1])
+    return float(betas[0]), float(betas[1])
+
+
+def check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+
+
+def check_mask(weight_decay_mask: Any) -> None:
+    if weight_decay_mask is None or callable(weight_decay_mask):
+        return
+    for leaf in tree_leaves(weight_decay_mask):
+        if not isinstance(leaf, bool):
+            raise TypeError(
+                f"weight_decay_mask must be a pytree of bools or a function of params, "
+                f"got a leaf {leaf!r}"
+            )
+
+
+# ------------------------------------------------------------------------------------------------
+# Tree utilities (None is an empty subtree, as in JAX)
+# ------------------------------------------------------------------------------------------------
+
+
+def _is_namedtuple(tree: Any) -> bool:
+    return isinstance(tree, tuple) and hasattr(tree, "_fields")
+
+
+def tree_flatten_with_path(tree: Any, path: str = "") -> list[tuple[str, Any]]:
+    """(path, leaf) pairs, paths spelt as ``jax.tree_util.keystr`` spells them."""
+    if tree is None:
+        return []
+    if isinstance(tree, dict):
+        return [
+            pair
+            for key in sorted(tree)
+            for pair in tree_flatten_with_path(tree[key], f"{path}[{key!r}]")
+        ]
+    if _is_namedtuple(tree):
+        return [
+            pair
+            for field, item in zip(tree._fields, tree, strict=True)
+            for pair in tree_flatten_with_path(item, f"{path}.{field}")
+        ]
+    if isinstance(tree, list | tuple):
+        return [
+            pair
+            for index, item in enumerate(tree)
+            for pair in tree_flatten_with_path(item, f"{path}[{index}]")
+        ]
+    return [(path, tree)]
+
+
+def tree_leaves(tree: Any) -> list[Any]:
+    return [leaf for _, leaf in tree_flatten_with_path(tree)]
+
+
+def tree_unflatten(structure: Any, leaves: Sequence[Any]) -> Any:
+    """``structure`` with its leaves replaced, in order, by ``leaves``."""
+    iterator = iter(leaves)
+
+    def rebuild(tree: Any) -> Any:
+        if tree is None:
+            return None
+        if isinstance(tree, dict):
+            rebuilt = {key: rebuild(tree[key]) for key in sorted(tree)}
+            return {key: rebuilt[key] for key in tree}
+        if _is_namedtuple(tree):
+            return type(tree)(*(rebuild(item) for item in tree))
+        if isinstance(tree, list | tuple):
+            return type(tree)(rebuild(item) for item in tree)
+        return next(iterator)
+
+    return rebuild(structure)
+
+
+def tree_map(function: Callable[..., Any], tree: Any, *rest: Any) -> Any:
+    others = [tree_leaves(other) for other in rest]
+    return tree_unflatten(
+        tree,
+        [function(leaf, *more) for leaf, *more in zip(tree_leaves(tree), *others, strict=True)],
+    )
+
+
+def describe_structure(tree: Any) -> str:
+    """The same picture of a tree as jaxmath.optim.describe_structure."""
+    if tree is None:
+        return "None"
+    if isinstance(tree, dict):
+        inner = ", ".join(f"{key!r}: {describe_structure(tree[key])}" for key in sorted(tree))
+        return "{" + inner + "}"
+    if _is_namedtuple(tree):
+        inner = ", ".join(describe_structure(item) for item in tree)
+        return f"{type(tree).__name__}({inner})"
+    if isinstance(tree, list):
+        return "[" + ", ".join(describe_structure(item) for item in tree) + "]"
+    if isinstance(tree, tuple):
+        return (
+            "("
+            + ", ".join(describe_structure(item) for item in tree)
+            + ("," if len(tree) == 1 else "")
+            + ")"
+        )
+    return "*"
+
+
+def _shape(leaf: Any) -> tuple[int, ...]:
+    return tuple(leaf.shape) if hasattr(leaf, "shape") else ()
+
+
+def check_tree_like(name: str, tree: Any, reference_name: str, reference: Any) -> None:
+    if describe_structure(tree) != describe_structure(reference):
+        raise ValueError(
+            f"{name} must have the tree structure of {reference_name} "
+            f"{describe_structure(reference)}, got {describe_structure(tree)}"
+        )
+    for (path, leaf), expected in zip(
+        tree_flatten_with_path(tree), tree_leaves(reference), strict=True
+    ):
+        if _shape(leaf) != _shape(expected):
+            raise ValueError(
+                f"{name}{path} must have shape {_shape(expected)} "
+                f"as in {reference_name}, got {_shape(leaf)}"
+            )
+
+
+def resolve_mask(weight_decay_mask: MaskOrFn, params: Any) -> list[bool]:
+    if weight_decay_mask is None:
+        return [True] * len(tree_leaves(params))
+    mask = weight_decay_mask(params) if callable(weight_decay_mask) else weight_decay_mask
+    check_mask(mask)
+    if describe_structure(mask) != describe_structure(params):
+        raise ValueError(
+            f"weight_decay_mask must have the tree structure of params "
+            f"{describe_structure(params)}, got {describe_structure(mask)}"
+        )
+    return [bool(leaf) for leaf in tree_leaves(mask)]
+
+
+def learning_rate(lr: ScalarOrSchedule, count: torch.Tensor) -> float:
+    return float(lr(count)) if callable(lr) else float(lr)
+
+
+def bias_correction(beta: float, step: int) -> float:
+    """:math:`1 - \\beta^t` in Python floats, as torch.optim computes it."""
+    return 1.0 - beta**step
+
+
+def lerp(start: torch.Tensor, end: torch.Tensor, weight: float) -> torch.Tensor:
+    """``torch.lerp`` written out: start + w (end - start) for w < 0.5, else end - (end - start)(1 - w)."""
+    if weight < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * (1.0 - weight)
+
+
+def _leaves_or_none(tree: Any, count: int) -> list[Any]:
+    return [None] * count if tree is None else tree_leaves(tree)
+
+
+def _prepare(
+    grads: Any, state_tree: Any, params: Any, needs_params: bool, name: str
+) -> tuple[list[Any], list[Any]]:
+    if state_tree is not None:
+        check_tree_like("grads", grads, f"the {name} state", state_tree)
+    if needs_params:
+        if params is None:
+            raise ValueError(
+                f"{name} needs params in update(grads, state, params) for weight decay"
+            )
+        check_tree_like("params", params, "grads", grads)
+    grad_leaves = tree_leaves(grads)
+    param_leaves = tree_leaves(params) if needs_params else [None] * len(grad_leaves)
+    return grad_leaves, param_leaves
+
+
+def apply_updates(params: Any, updates: Any) -> Any:
+    """``params + updates`` leafwise, in each param's dtype (optax.apply_updates' twin)."""
+    check_tree_like("updates", updates, "params", params)
+    return tree_map(lambda p, u: (p + u).to(p.dtype), params, updates)
+
+
+def _zeros_like_tree(params: Any) -> Any:
+    return tree_map(torch.zeros_like, params)
+
+
+def _count() -> torch.Tensor:
+    return torch.zeros((), dtype=torch.int64)
+
+
+# ------------------------------------------------------------------------------------------------
+# SGD
+# ------------------------------------------------------------------------------------------------
+
+
+class SGDState(NamedTuple):
+    count: torch.Tensor  # () int64: steps taken
+    momentum_buffer: Any  # params-shaped; None when momentum == 0
+
+
+def SGD(  # noqa: N802
+    lr: ScalarOrSchedule = 1e-3,
+    momentum: float = 0,
+    dampening: float = 0,
+    weight_decay: float = 0,
+    nesterov: bool = False,
+    maximize: bool = False,
+    weight_decay_mask: MaskOrFn = None,
+) -> GradientTransformation:
+    """torch.optim.SGD, functionally; see jaxmath.optim.SGD for the algorithm."""
+    check_lr(lr)
+    check_nonnegative("momentum", momentum)
+    check_scalar_in_range("dampening", dampening)
+    check_nonnegative("weight_decay", weight_decay)
+    check_bool("nesterov", nesterov)
+    check_bool("maximize", maximize)
+    check_mask(weight_decay_mask)
+    if nesterov and (momentum <= 0 or dampening != 0):
+        raise ValueError(
+            f"nesterov requires momentum > 0 and dampening == 0, "
+            f"got momentum={momentum!r}, dampening={dampening!r}"
+        )
+
+    def init(params: Any) -> SGDState:
+        if weight_decay != 0:
+            resolve_mask(weight_decay_mask, params)
+        return SGDState(_count(), _zeros_like_tree(params) if momentum != 0 else None)
+
+    def update(grads: Any, state: SGDState, params: Any = None) -> tuple[Any, SGDState]:
+        grad_leaves, param_leaves = _prepare(
+            grads, state.momentum_buffer, params, weight_decay != 0, "SGD"
+        )
+        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        lr_t = learning_rate(lr, state.count)
+        first = int(state.count) == 0
+        buffers = _leaves_or_none(state.momentum_buffer, len(grad_leaves))
+        updates, new_buffers = [], []
+        for index, (g, p, buf) in enumerate(zip(grad_leaves, param_leaves, buffers, strict=True)):
+            g = -g if maximize else g
+            if weight_decay != 0 and decays[index]:
+                g = g + weight_decay * p
+            if momentum != 0:
+                buf = g.clone() if first else buf * momentum + (1 - dampening) * g
+                new_buffers.append(buf)
+                g = g + momentum * buf if nesterov else buf
+            updates.append(-lr_t * g)
+        new_buffer = tree_unflatten(grads, new_buffers) if momentum != 0 else None
+        return tree_unflatten(grads, updates), SGDState(state.count + 1, new_buffer)
+
+    return GradientTransformation(init, update)
+
+
+# ------------------------------------------------------------------------------------------------
+# Adam and AdamW
+# ------------------------------------------------------------------------------------------------
+
+
+class AdamState(NamedTuple):
+    count: torch.Tensor  # () int64: steps taken
+    exp_avg: Any  # params-shaped: m_t
+    exp_avg_sq: Any  # params-shaped: v_t
+    max_exp_avg_sq: Any  # params-shaped (amsgrad); None otherwise
+
+
+def Adam(  # noqa: N802
+    lr: ScalarOrSchedule = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0,
+    amsgrad: bool = False,
+    maximize: bool = False,
+    decoupled_weight_decay: bool = False,
+    weight_decay_mask: MaskOrFn = None,
+) -> GradientTransformation:
+    """torch.optim.Adam, functionally; see jaxmath.optim.Adam for the algorithm."""
+    check_lr(lr)
+    check_nonnegative("eps", eps)
+    beta1, beta2 = check_betas(betas)
+    check_nonnegative("weight_decay", weight_decay)
+    check_bool("amsgrad", amsgrad)
+    check_bool("maximize", maximize)
+    check_bool("decoupled_weight_decay", decoupled_weight_decay)
+    check_mask(weight_decay_mask)
+    name = "AdamW" if decoupled_weight_decay else "Adam"
+
+    def init(params: Any) -> AdamState:
+        if weight_decay != 0:
+            resolve_mask(weight_decay_mask, params)
+        return AdamState(
+            _count(),
+            _zeros_like_tree(params),
+            _zeros_like_tree(params),
+            _zeros_like_tree(params) if amsgrad else None,
+        )
+
+    def update(grads: Any, state: AdamState, params: Any = None) -> tuple[Any, AdamState]:
+        grad_leaves, param_leaves = _prepare(grads, state.exp_avg, params, weight_decay != 0, name)
+        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        step = int(state.count) + 1
+        lr_t = learning_rate(lr, state.count)
+        step_size = lr_t / bias_correction(beta1, step)
+        bias_correction2_sqrt = bias_correction(beta2, step) ** 0.5
+        maxes = _leaves_or_none(state.max_exp_avg_sq, len(grad_leaves))
+        columns: list[list[Any]] = [[], [], [], []]
+        for index, (g, p, m, v, v_max) in enumerate(
+            zip(
+                grad_leaves,
+                param_leaves,
+                tree_leaves(state.exp_avg),
+                tree_leaves(state.exp_avg_sq),
+                maxes,
+                strict=True,
+            )
+        ):
+            g = -g if maximize else g
+            decay = weight_decay != 0 and decays[index]
+            if decay and not decoupled_weight_decay:
+                g = g + weight_decay * p
+            m = lerp(m, g, 1.0 - beta1)
+            v = v * beta2 + ((1.0 - beta2) * g) * g
+            if amsgrad:
+                v_max = torch.maximum(v_max, v)
+            denom = torch.sqrt(v_max if amsgrad else v) / bias_correction2_sqrt + eps
+            u = -step_size * (m / denom)
+            if decay and decoupled_weight_decay:
+                u = u - (lr_t * weight_decay) * p
+            for column, value in zip(columns, (u, m, v, v_max), strict=True):
+                column.append(value)
+        updates, exp_avg, exp_avg_sq, max_sq = columns
+        new_state = AdamState(
+            state.count + 1,
+            tree_unflatten(grads, exp_avg),
+            tree_unflatten(grads, exp_avg_sq),
+            tree_unflatten(grads, max_sq) if amsgrad else None,
+        )
+        return tree_unflatten(grads, updates), new_state
+
+    return GradientTransformation(init, update)
+
+
+def AdamW(  # noqa: N802
+    lr: ScalarOrSchedule = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 1e-2,
+    amsgrad: bool = False,
+    maximize: bool = False,
+    weight_decay_mask: MaskOrFn = None,
+) -> GradientTransformation:
+    """torch.optim.AdamW (= Adam with decoupled_weight_decay=True in torch 2.13), functionally."""
+    return Adam(
+        lr,
+        betas,
+        eps,
+        weight_decay,
+        amsgrad,
+        maximize,
+        decoupled_weight_decay=True,
+        weight_decay_mask=weight_decay_mask,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# RMSprop
+# ------------------------------------------------------------------------------------------------
+
+
+class RMSpropState(NamedTuple):
+    count: torch.Tensor  # () int64: steps taken
+    square_avg: Any  # params-shaped: running mean of g^2
+    grad_avg: Any  # params-shaped (centered); None otherwise
+    momentum_buffer: Any  # params-shaped (momentum > 0); None otherwise
+
+
+def RMSprop(  # noqa: N802
+    lr: ScalarOrSchedule = 1e-2,
+    alpha: float = 0.99,
+    eps: float = 1e-8,
+    weight_decay: float = 0,
+    momentum: float = 0,
+    centered: bool = False,
+    maximize: bool = False,
+    weight_decay_mask: MaskOrFn = None,
+) -> GradientTransformation:
+    """torch.optim.RMSprop, functionally; see jaxmath.optim.RMSprop for the algorithm."""
+    check_lr(lr)
+    check_nonnegative("eps", eps)
+    check_nonnegative("momentum", momentum)
+    check_nonnegative("weight_decay", weight_decay)
+    check_nonnegative("alpha", alpha)
+    check_bool("centered", centered)
+    check_bool("maximize", maximize)
+    check_mask(weight_decay_mask)
+
+    def init(params: Any) -> RMSpropState:
+        if weight_decay != 0:
+            resolve_mask(weight_decay_mask, params)
+        return RMSpropState(
+            _count(),
+            _zeros_like_tree(params),
+            _zeros_like_tree(params) if centered else None,
+            _zeros_like_tree(params) if momentum > 0 else None,
+        )
+
+    def update(grads: Any, state: RMSpropState, params: Any = None) -> tuple[Any, RMSpropState]:
+        grad_leaves, param_leaves = _prepare(
+            grads, state.square_avg, params, weight_decay != 0, "RMSprop"
+        )
+        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        lr_t = learning_rate(lr, state.count)
+        count = len(grad_leaves)
+        columns: list[list[Any]] = [[], [], [], []]
+        for index, (g, p, v, g_avg, buf) in enumerate(
+            zip(
+                grad_leaves,
+                param_leaves,
+                tree_leaves(state.square_avg),
+                _leaves_or_none(state.grad_avg, count),
+                _leaves_or_none(state.momentum_buffer, count),
+                strict=True,
+            )
+        ):
+            g = -g if maximize else g
+            if weight_decay != 0 and decays[index]:
+                g = g + weight_decay * p
+            v = v * alpha + ((1.0 - alpha) * g) * g
+            if centered:
+                g_avg = lerp(g_avg, g, 1.0 - alpha)
+                avg = torch.sqrt(v - g_avg * g_avg) + eps
+            else:
+                avg = torch.sqrt(v) + eps
+            if momentum > 0:
+                buf = buf * momentum + g / avg
+                u = -lr_t * buf
+            else:
+                u = -lr_t * (g / avg)
+            for column, value in zip(columns, (u, v, g_avg, buf), strict=True):
+                column.append(value)
+        updates, square_avg, grad_avg, buffers = columns
+        new_state = RMSpropState(
+            state.count + 1,
+            tree_unflatten(grads, square_avg),
+            tree_unflatten(grads, grad_avg) if centered else None,
+            tree_unflatten(grads, buffers) if momentum > 0 else None,
+        )
+        return tree_unflatten(grads, updates), new_state
+
+    return GradientTransformation(init, update)
+
+
+# ------------------------------------------------------------------------------------------------
+# Adagrad
+# ------------------------------------------------------------------------------------------------
+
+
+class AdagradState(NamedTuple):
+    count: torch.Tensor  # () int64: steps taken
+    sum: Any  # params-shaped: initial_accumulator_value + sum of g^2
+
+
+def Adagrad(  # noqa: N802
+    lr: ScalarOrSchedule = 1e-2,
+    lr_decay: float = 0,
+    weight_decay: float = 0,
+    initial_accumulator_value: float = 0,
+    eps: float = 1e-10,
+    maximize: bool = False,
+    weight_decay_mask: MaskOrFn = None,
+) -> GradientTransformation:
+    """torch.optim.Adagrad, functionally; see jaxmath.optim.Adagrad for the algorithm."""
+    check_lr(lr)
+    check_nonnegative("lr_decay", lr_decay)
+    check_nonnegative("weight_decay", weight_decay)
+    check_nonnegative("initial_accumulator_value", initial_accumulator_value)
+    check_nonnegative("eps", eps)
+    check_bool("maximize", maximize)
+    check_mask(weight_decay_mask)
+
+    def init(params: Any) -> AdagradState:
+        if weight_decay != 0:
+            resolve_mask(weight_decay_mask, params)
+        return AdagradState(
+            _count(), tree_map(lambda p: torch.full_like(p, initial_accumulator_value), params)
+        )
+
+    def update(grads: Any, state: AdagradState, params: Any = None) -> tuple[Any, AdagradState]:
+        grad_leaves, param_leaves = _prepare(grads, state.sum, params, weight_decay != 0, "Adagrad")
+        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        lr_t = learning_rate(lr, state.count)
+        clr = lr_t / (1 + int(state.count) * lr_decay)
+        updates, sums = [], []
+        for index, (g, p, s) in enumerate(
+            zip(grad_leaves, param_leaves, tree_leaves(state.sum), strict=True)
+        ):
+            g = -g if maximize else g
+            if weight_decay != 0 and decays[index]:
+                g = g + weight_decay * p
+            s = s + g * g
+            updates.append(-clr * (g / (torch.sqrt(s) + eps)))
+            sums.append(s)
+        return tree_unflatten(grads, updates), AdagradState(
+            state.count + 1, tree_unflatten(grads, sums)
+        )
+
+    return GradientTransformation(init, update)
