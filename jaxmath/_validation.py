@@ -95,6 +95,30 @@ def check_axis(name: str, axis: Any, ndim: int) -> int:
     return int(axis) % max(ndim, 1)
 
 
+def check_axes(name: str, axis: Any, ndim: int) -> tuple[int, ...]:
+    """Return ``axis`` (an int, a tuple/list of ints, or None for all) as sorted axes in [0, ndim).
+
+    A 0-d input has one axis, 0 (or -1), as in torch. Raises on a repeated dimension and on an empty
+    tuple (torch refuses ``dim=()`` for logsumexp while NumPy reduces over nothing: we refuse too).
+    """
+    if axis is None:
+        return tuple(range(max(ndim, 1)))
+    if isinstance(axis, tuple | list):
+        if not axis:
+            raise ValueError(f"{name} must name at least one dimension, got {axis!r}")
+        axes = tuple(check_axis(name, single, ndim) for single in axis)
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"{name} must not repeat a dimension, got {tuple(axis)!r}")
+        return tuple(sorted(axes))
+    return (check_axis(name, axis, ndim),)
+
+
+def check_bool(name: str, value: Any) -> None:
+    """Raise TypeError unless ``value`` is a Python bool."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+
+
 def check_same_shape(name: str, array: Any, other_name: str, other: Any) -> None:
     """Raise ValueError unless both arrays have the same shape (no silent broadcasting)."""
     if tuple(array.shape) != tuple(other.shape):

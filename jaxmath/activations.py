@@ -17,7 +17,14 @@ import math
 import jax
 import jax.numpy as jnp
 
-from jaxmath._validation import as_float_array, check_axis, check_option, check_scalar_in_range
+from jaxmath._validation import (
+    as_float_array,
+    check_axes,
+    check_axis,
+    check_bool,
+    check_option,
+    check_scalar_in_range,
+)
 
 __all__ = [
     "gelu",
@@ -126,57 +133,78 @@ def gelu(x: jax.Array, approximate: str = "none") -> jax.Array:
     return 0.5 * x * (1.0 + jax.lax.erf(x / math.sqrt(2.0)))
 
 
-def _shifted(x: jax.Array, axis: int) -> tuple[jax.Array, jax.Array]:
-    """Return (x - m, m) with m the max along ``axis`` (kept), replaced by 0 where it is not finite.
+def _shifted(x: jax.Array, axes: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
+    """Return (x - m, m) with m the max over ``axes`` (kept), replaced by 0 where it is not finite.
 
     The shift changes no value of the softmax family and keeps ``exp`` from overflowing; it is a
     constant for differentiation. Replacing an infinite max by 0 keeps an all ``-inf`` slice at
-    ``logsumexp = -inf`` instead of ``-inf - (-inf) = nan``, as torch.logsumexp does.
+    ``logsumexp = -inf`` instead of ``-inf - (-inf) = nan``, as torch.logsumexp does. Over an empty
+    axis there is no max (``jnp.max`` raises): m is 0 there, and the sum of no exponentials is 0.
     """
-    maximum = jax.lax.stop_gradient(jnp.max(x, axis=axis, keepdims=True))
+    kept_shape = tuple(1 if axis in axes else size for axis, size in enumerate(x.shape))
+    if any(x.shape[axis] == 0 for axis in axes):
+        return x, jnp.zeros(kept_shape, x.dtype)
+    maximum = jax.lax.stop_gradient(jnp.max(x, axis=axes, keepdims=True))
     maximum = jnp.where(jnp.isfinite(maximum), maximum, jnp.zeros_like(maximum))
     return x - maximum, maximum
 
 
-def _validated_axis(x: jax.Array, axis: int) -> tuple[jax.Array, int]:
-    x = as_float_array("x", x)
-    if x.ndim == 0:
-        raise ValueError(
-            f"x must have at least 1 dimension for a reduction over axis, got shape {x.shape}"
-        )
-    return x, check_axis("axis", axis, x.ndim)
+def _as_vector_if_scalar(x: jax.Array) -> jax.Array:
+    """A 0-d input as one element along axis 0 (torch's convention: softmax of a scalar is 1)."""
+    return x.reshape(1) if x.ndim == 0 else x
 
 
-def logsumexp(x: jax.Array, axis: int = -1) -> jax.Array:
-    r""":math:`\log \sum_i e^{x_i}` along ``axis``, computed as :math:`m + \log\sum_i e^{x_i - m}`.
+def logsumexp(
+    x: jax.Array, axis: int | tuple[int, ...] | None = -1, keepdims: bool = False
+) -> jax.Array:
+    r""":math:`\log \sum_i e^{x_i}` over ``axis``, computed as :math:`m + \log\sum_i e^{x_i - m}`.
 
-    Shapes: ``x: (...)`` with at least one dimension; the result drops ``axis``. Finite for
+    Args:
+        x: any shape, floating point. A 0-d ``x`` is one element along axis 0 (or -1): the result is
+            ``x`` itself, as ``torch.logsumexp``.
+        axis: an int, a tuple of ints (reduced together, as torch's ``dim`` tuple and
+            ``jax.nn.logsumexp``'s ``axis``), or None for every axis (default: -1). A repeated axis
+            or an empty tuple is refused (torch refuses both).
+        keepdims: keep the reduced axes with size 1 (torch's ``keepdim``; default: False).
+
+    Shapes: the result drops the reduced axes unless ``keepdims``. Over an empty axis (e.g. shape
+    (0, 3) over axis 0) the result is ``-inf`` (the log of an empty sum), as torch's. Finite for
     ``|x| = 1e4`` in float32; ``-inf`` for an all ``-inf`` slice and ``+inf`` if any entry is ``+inf``
     (as ``torch.logsumexp`` and ``scipy.special.logsumexp``).
     """
-    x, axis = _validated_axis(x, axis)
-    shifted, maximum = _shifted(x, axis)
-    total = jnp.log(jnp.sum(jnp.exp(shifted), axis=axis, keepdims=True)) + maximum
-    return jnp.squeeze(total, axis=axis)
+    x = as_float_array("x", x)
+    axes = check_axes("axis", axis, x.ndim)
+    check_bool("keepdims", keepdims)
+    if x.ndim == 0:
+        return logsumexp(x.reshape(1), 0).reshape(())
+    shifted, maximum = _shifted(x, axes)
+    total = jnp.log(jnp.sum(jnp.exp(shifted), axis=axes, keepdims=True)) + maximum
+    return total if keepdims else jnp.squeeze(total, axis=axes)
 
 
 def softmax(x: jax.Array, axis: int = -1) -> jax.Array:
     r"""Softmax :math:`e^{x_i} / \sum_j e^{x_j}` along ``axis`` (``torch.softmax(x, dim=axis)``).
 
-    Shapes: ``x: (...)`` with at least one dimension, the result the same shape. Evaluated on
+    Shapes: ``x: (...)``, the result the same shape. A 0-d ``x`` (axis 0 or -1) is one element: its
+    softmax is 1, as torch's; a zero-size ``x`` gives an empty result of its shape. Evaluated on
     :math:`x - \max x`, so logits of 1e4 give exact probabilities rather than ``inf / inf``.
     """
-    x, axis = _validated_axis(x, axis)
-    exponentials = jnp.exp(_shifted(x, axis)[0])
-    return exponentials / jnp.sum(exponentials, axis=axis, keepdims=True)
+    x = as_float_array("x", x)
+    axes = (check_axis("axis", axis, x.ndim),)
+    exponentials = jnp.exp(_shifted(_as_vector_if_scalar(x), axes)[0])
+    probabilities = exponentials / jnp.sum(exponentials, axis=axes, keepdims=True)
+    return probabilities.reshape(x.shape)
 
 
 def log_softmax(x: jax.Array, axis: int = -1) -> jax.Array:
     r"""Log-softmax :math:`x_i - \log\sum_j e^{x_j}` along ``axis`` (``torch.log_softmax``).
 
-    Shapes as :func:`softmax`. Computed as :math:`(x - m) - \log\sum_j e^{x_j - m}`, never as
-    ``log(softmax(x))``, which gives ``-inf`` for probabilities that underflow.
+    Shapes as :func:`softmax` (a 0-d ``x`` gives 0). Computed as
+    :math:`(x - m) - \log\sum_j e^{x_j - m}`, never as ``log(softmax(x))``, which gives ``-inf``
+    for probabilities that underflow.
     """
-    x, axis = _validated_axis(x, axis)
-    shifted = _shifted(x, axis)[0]
-    return shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=axis, keepdims=True))
+    x = as_float_array("x", x)
+    axes = (check_axis("axis", axis, x.ndim),)
+    shifted = _shifted(_as_vector_if_scalar(x), axes)[0]
+    log_probs = shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=axes, keepdims=True))
+    return log_probs.reshape(x.shape)

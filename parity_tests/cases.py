@@ -20,7 +20,15 @@ from parity_tests.cases_distributions import DISTRIBUTIONS_CASES
 from parity_tests.cases_landscape import LANDSCAPE_CASES
 from parity_tests.cases_lowrank import LOWRANK_CASES
 from parity_tests.cases_optim import OPTIM_CASES
-from parity_tests.harness import Case, ErrorInput, Framework, Reference, Sample, Tolerance
+from parity_tests.harness import (
+    Case,
+    ErrorInput,
+    Framework,
+    Reference,
+    Sample,
+    Tolerance,
+    no_errors,
+)
 from parity_tests.inputs import class_indices, extremes, normal, probabilities, uniform
 
 ACTIVATION_SHAPES = ((), (1,), (7,), (3, 4), (2, 3, 5))
@@ -36,10 +44,10 @@ def elementwise_samples(
     **kwargs_options: Any,
 ) -> Callable[[np.random.Generator, str], Iterator[Sample]]:
     """Samples over ACTIVATION_SHAPES (batch of one included), for each keyword setting given."""
-    settings = [
+    settings = [{}] + [  # {}: every option at its default
         dict(zip(kwargs_options, values, strict=True))
         for values in zip(*kwargs_options.values(), strict=True)
-    ] or [{}]
+    ]
 
     def samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
         for kwargs in settings:
@@ -70,6 +78,7 @@ def float_input_errors(**kwargs: Any) -> Callable[[], Iterator[ErrorInput]]:
 
 
 def axis_samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
+    yield Sample((normal(rng, (3, 4), dtype, scale=3.0),), {}, "shape (3, 4), default axis")
     for shape, axis in (
         ((1,), -1),
         ((7,), 0),
@@ -102,11 +111,6 @@ def axis_errors() -> Iterator[ErrorInput]:
         Sample((x,), {"axis": 1.0}, "float axis"), TypeError, r"axis must be an int, got 1.0"
     )
     yield ErrorInput(
-        Sample((np.float64(1.0) * np.ones(()),), {}, "0-d x"),
-        ValueError,
-        r"x must have at least 1 dimension",
-    )
-    yield ErrorInput(
         Sample((np.arange(3),), {}, "integer x"),
         TypeError,
         r"x must be a floating-point array, got dtype int",
@@ -120,6 +124,77 @@ def _scipy_on_float64(function: Callable[..., Any]) -> Callable[..., Any]:
         return function(x.astype(np.float64), **kwargs).astype(x.dtype)
 
     return reference
+
+
+def torch_logsumexp(x: Any, axis: Any = -1, keepdims: bool = False) -> Any:
+    """torch.logsumexp with jaxmath's names; ``axis=None`` as every dimension (torch has no None)."""
+    dim = tuple(range(max(x.ndim, 1))) if axis is None else axis
+    return torch.logsumexp(x, dim=dim, keepdim=keepdims)
+
+
+def reduction_semantics_samples(
+    with_axis_tuples: bool,
+) -> Callable[[np.random.Generator, str], Iterator[Sample]]:
+    """What torch users pass: 0-d input (axis 0 or -1), zero-size input, and (logsumexp) tuples of
+    axes, ``axis=None`` and ``keepdims``."""
+
+    def samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
+        yield Sample((normal(rng, (), dtype),), {}, "0-d x, default axis")
+        yield Sample((normal(rng, (), dtype),), {"axis": 0}, "0-d x, axis 0")
+        for shape, axis in (((5, 0, 0), -1), ((0, 3), 0), ((0, 3), 1), ((3, 0), 1), ((2, 0), 0)):
+            yield Sample(
+                (np.zeros(shape, dtype),), {"axis": axis}, f"zero-size {shape} axis {axis}"
+            )
+        if not with_axis_tuples:
+            return
+        x = normal(rng, (2, 3, 4), dtype, scale=3.0)
+        for axis in ((0, 2), (2, 0), (-1, 1), (0, 1, 2), None, [1, 2]):
+            for keepdims in (False, True):
+                yield Sample(
+                    (x,), {"axis": axis, "keepdims": keepdims}, f"(2, 3, 4) axis {axis} {keepdims}"
+                )
+        yield Sample((normal(rng, (), dtype),), {"axis": None}, "0-d x, axis None")
+        yield Sample((normal(rng, (), dtype),), {"axis": -1, "keepdims": True}, "0-d keepdims")
+        yield Sample((np.zeros((0, 3), dtype),), {"axis": None}, "zero-size, axis None")
+        yield Sample((np.zeros((4, 0), dtype),), {"axis": (0, 1), "keepdims": True}, "(4, 0) all")
+
+    return samples
+
+
+def reduction_semantics_errors() -> Iterator[ErrorInput]:
+    x = np.zeros((2, 3))
+    yield ErrorInput(
+        Sample((x,), {"axis": (0, 0)}, "repeated axis"),
+        ValueError,
+        r"axis must not repeat a dimension, got \(0, 0\)",
+        upstream_rejects=True,
+        upstream_match="appears multiple times",
+    )
+    yield ErrorInput(
+        Sample((x,), {"axis": (0, 2)}, "axis in the tuple out of range"),
+        ValueError,
+        r"axis must be in \[-2, 1\] for a 2-d input, got 2",
+        upstream_rejects=True,
+        upstream_match="out of range",
+    )
+    yield ErrorInput(
+        Sample((x,), {"axis": ()}, "empty tuple"),
+        ValueError,
+        r"axis must name at least one dimension, got \(\)",
+        upstream_rejects=True,
+    )
+    yield ErrorInput(
+        Sample((x,), {"keepdims": 1}, "keepdims not a bool"),
+        TypeError,
+        r"keepdims must be a bool, got 1",
+    )
+    yield ErrorInput(
+        Sample((np.zeros(()),), {"axis": 1}, "axis 1 of a 0-d x"),
+        ValueError,
+        r"axis must be in \[-1, 0\] for a 0-d input, got 1",
+        upstream_rejects=True,
+        upstream_match="out of range",
+    )
 
 
 ACTIVATION_CASES = [
@@ -302,6 +377,25 @@ ACTIVATION_CASES = [
         error_inputs=axis_errors,
         kind="reduction",
     ),
+    *(
+        Case(
+            name,
+            "activations",
+            reduction_semantics_samples(with_axis_tuples=name == "logsumexp"),
+            references=(reference,),
+            error_inputs=reduction_semantics_errors if name == "logsumexp" else no_errors,
+            kind="reduction",
+            variant="torch semantics: 0-d, zero-size, axis tuples",
+        )
+        for name, reference in (
+            ("softmax", Reference("torch.softmax", lambda x, axis=-1: torch.softmax(x, dim=axis))),
+            (
+                "log_softmax",
+                Reference("torch.log_softmax", lambda x, axis=-1: torch.log_softmax(x, dim=axis)),
+            ),
+            ("logsumexp", Reference("torch.logsumexp", torch_logsumexp)),
+        )
+    ),
 ]
 
 
@@ -316,6 +410,8 @@ def regression_samples(
     """Every shape with every reduction, weighted and unweighted in turn, cycling through ``extra``."""
 
     def samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
+        shape = (3, 4)
+        yield Sample((normal(rng, shape, dtype), normal(rng, shape, dtype)), {}, "defaults")
         combinations = [
             (shape, reduction)
             for shape in ((1,), (5,), (3, 4), (2, 3, 2))
@@ -576,6 +672,11 @@ def binary_samples(logits_input: bool) -> Callable[[np.random.Generator, str], I
     (logits) a pos_weight, in turn."""
 
     def samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
+        scores = (
+            normal(rng, (4, 3), dtype) if logits_input else uniform(rng, (4, 3), dtype, 0.02, 0.98)
+        )
+        soft_target = uniform(rng, (4, 3), dtype, 0.0, 1.0)
+        yield Sample((scores, soft_target), {}, "(4, 3) soft target, defaults", grad_argnums=(0, 1))
         combinations = [
             (shape, reduction)
             for shape in ((1,), (5,), (4, 3), (2, 3, 2))

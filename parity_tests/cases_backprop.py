@@ -5,6 +5,7 @@ against numerical_gradient. Joined into the one table by cases.py.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -75,6 +76,9 @@ def activation_backward_samples(
         for shape in ((1, 1), (4, 5), (3, 2, 2)):
             x = normal(rng, shape, dtype, scale=2.0)
             yield Sample((normal(rng, shape, dtype, scale=1.0), x), kwargs, f"{shape} {kwargs}")
+        if kwargs:  # every option at its default, against the reference's defaults
+            x = normal(rng, (4, 5), dtype, scale=2.0)
+            yield Sample((normal(rng, (4, 5), dtype, scale=1.0), x), {}, "(4, 5) defaults")
 
     return samples
 
@@ -148,6 +152,8 @@ def jax_loss_gradient(loss: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def cross_entropy_gradient_samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
+    logits = normal(rng, (4, 3), dtype, scale=3.0)
+    yield Sample((logits, rng.integers(0, 3, size=4)), {}, "(4, 3) indices, defaults")
     for batch, classes in ((1, 3), (8, 5)):
         logits = normal(rng, (batch, classes), dtype, scale=3.0)
         indices = rng.integers(0, classes, size=batch)
@@ -236,6 +242,10 @@ def loss_target(rng: np.random.Generator, loss: str, batch: int, outputs: int, d
 def mlp_loss_samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
     """Every activation with every loss, over the depths in MLP_SHAPES and batches of 1 and 7."""
     losses = ("cross_entropy", "mse", "bce_with_logits")
+    params = random_params(rng, MLP_SHAPES[1], dtype)
+    x = normal(rng, (5, MLP_SHAPES[1][0]), dtype, scale=1.0)
+    y = loss_target(rng, "cross_entropy", 5, MLP_SHAPES[1][-1], dtype)
+    yield Sample((params, x, y), {}, f"{MLP_SHAPES[1]} batch 5 defaults")
     for index, activation in enumerate(ACTIVATIONS):
         for loss_index, loss in enumerate(losses):
             sizes = MLP_SHAPES[(index + loss_index) % len(MLP_SHAPES)]
@@ -251,7 +261,7 @@ def mlp_loss_samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
 
 
 def torch_mlp_forward(
-    params: list[dict[str, Any]], x: Any, activation: str
+    params: list[dict[str, Any]], x: Any, activation: str = "relu"
 ) -> tuple[Any, list[dict[str, Any]]]:
     """The MLP in torch.nn.functional (F.linear takes the weight as (out, in))."""
     cache = []
@@ -301,6 +311,14 @@ def jax_grad_mlp(
     return np.asarray(value), jax.tree.map(np.asarray, grads)
 
 
+@functools.cache
+def _loss_of_data_and_params(loss: str, activation: str) -> Callable[..., Any]:
+    def loss_value(x: Any, y: Any, params: Any) -> Any:
+        return jax_loss_of_params(params, x, y, loss, activation)
+
+    return loss_value
+
+
 def numerical_mlp(
     params: Any, x: Any, y: Any, loss: str = "cross_entropy", activation: str = "relu"
 ) -> Any:
@@ -312,8 +330,9 @@ def numerical_mlp(
         jnp.asarray(y if loss == "cross_entropy" else np.asarray(y, np.float64)),
     )
     value = jax_loss_of_params(params64, x64, y64, loss, activation)
+    # A Partial of one function per (loss, activation): numerical_gradient compiles once per shape
     grads = jaxmath.numerical_gradient(
-        lambda p: jax_loss_of_params(p, x64, y64, loss, activation), params64
+        jax.tree_util.Partial(_loss_of_data_and_params(loss, activation), x64, y64), params64
     )
     return np.asarray(value).astype(dtype), jax.tree.map(
         lambda g: np.asarray(g).astype(dtype), grads
@@ -321,6 +340,12 @@ def numerical_mlp(
 
 
 def mlp_forward_samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
+    sizes = MLP_SHAPES[1]
+    yield Sample(
+        (random_params(rng, sizes, dtype), normal(rng, (5, sizes[0]), dtype, scale=1.0)),
+        {},
+        f"{sizes} defaults",
+    )
     for index, activation in enumerate(ACTIVATIONS):
         sizes = MLP_SHAPES[index % len(MLP_SHAPES)]
         batch = 1 if index % 3 == 0 else 5
@@ -335,7 +360,7 @@ def mlp_backward_samples(rng: np.random.Generator, dtype: str) -> Iterator[Sampl
     """(params, cache, grad_output): the cache from torch_ref-independent NumPy arithmetic."""
     for sample in mlp_forward_samples(rng, dtype):
         params, x = sample.args
-        activation = sample.kwargs["activation"]
+        activation = sample.kwargs.get("activation", "relu")  # mlp_forward's default
         _, cache = jaxmath.mlp_forward(params, x, activation)
         cache = jax.tree.map(np.asarray, cache)
         grad_output = normal(rng, cache[-1]["z"].shape, dtype, scale=1.0)
@@ -470,6 +495,7 @@ def torch_nn_init(
 
 
 def init_samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
+    yield Sample((7, INIT_LAYERS), {}, "defaults (relu, he, float32)")
     for seed, (activation, init) in enumerate(
         (("relu", "he"), ("tanh", "xavier"), ("sigmoid", "he"), ("gelu", "xavier"))
     ):

@@ -43,6 +43,15 @@ TOLERANCES: Mapping[str, Mapping[str, Tolerance]] = {
     # O(eps_mach / h) with h = eps_mach^(1/3) leave ~eps_mach^(2/3): 4e-11 in float64, 2.5e-5 in
     # float32, times the function's scale.
     "finite_difference": {"float32": Tolerance(1e-2, 1e-3), "float64": Tolerance(1e-6, 1e-8)},
+    # Optimizer trajectories (cases_optim.py): params after 250 updates, each update a few ulp off
+    # torch's (XLA fuses/reorders), compounded along the path. Worst measured vs torch.optim: float32
+    # 3.3e-6 abs at |p| ~ 4.6 (AdamW defaults), 8e-7 abs near 0; float64 3.7e-13 relative.
+    "optimizer": {"float32": Tolerance(1e-5, 2e-6), "float64": Tolerance(1e-10, 1e-12)},
+    # Iterative Hessian solvers (cases_landscape.py): Lanczos / power iteration stop at a residual
+    # tolerance (1e-4 in float32, 1e-8 in float64 in the rows), so eigenvalues carry ~tol^2/gap and
+    # eigenvectors 1 - |cos| ~ (tol/gap)^2; compared with eigh of the explicit float64 Hessian.
+    # Worst measured: TBD.
+    "iterative": {"float32": Tolerance(1e-4, 1e-5), "float64": Tolerance(1e-6, 1e-9)},
 }
 
 #: Tolerance for jaxmath/torch_ref gradients against numerical_gradient (always float64).
@@ -71,13 +80,19 @@ class ErrorInput:
     """A bad call, the exception both packages must raise, and a regex its message must match.
 
     ``upstream_rejects``: the upstream reference rejects the same input too (with its own exception),
-    which the suite also checks, so we know we refuse only what the reference refuses.
+    which the suite also checks, so we know we refuse only what the reference refuses. The
+    reference's exception must be an ``upstream_exception`` (default: any Exception) whose message
+    matches ``upstream_match`` (a regex; default "": any message), and must not be a harness mistake
+    (an unexpected keyword or wrong arity in calling the reference). Give ``upstream_match`` where
+    you can: it proves the reference refused for the same reason.
     """
 
     sample: Sample
     exception: type[Exception]
     match: str
     upstream_rejects: bool = False
+    upstream_exception: type[Exception] | tuple[type[Exception], ...] = Exception
+    upstream_match: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,6 +210,10 @@ def no_errors() -> Iterator[ErrorInput]:
     return iter(())
 
 
+#: Generic requirements a row may opt out of, with a reason (``Case.opt_outs``).
+OPT_OUT_KEYS = ("defaults", "vmap", "numerical_gradient")
+
+
 @dataclasses.dataclass(frozen=True)
 class Case:
     """One public function, described once.
@@ -209,7 +228,27 @@ class Case:
     kind: key into ``TOLERANCES``.
     call: ``(framework, *args, **kwargs)``; default calls the function by name.
     compare: ``(actual, expected, tol, context)``; default :func:`assert_trees_close`.
-    jit: whether the jit tests apply (False for functions taking Python callables or dtypes).
+    jit: whether the jit tests apply (False for functions taking Python callables or dtypes). When
+        True, every sample (both dtypes) runs jitted and eagerly through ``call``/the function, and
+        vmap over a batch axis is compared with a loop (see ``opt_outs``).
+    variant: names a second row of the same function (e.g. a gradient with respect to another
+        argument); the test id becomes ``module.name[variant]``. Default "" (the main row).
+    opt_outs: ``{generic test: reason}`` for the generic requirements a row cannot meet; each key must
+        be one of ``OPT_OUT_KEYS`` and each reason a non-empty sentence (checked). Default: none.
+
+    Requirements every row meets unless it opts out (see /work/notes/harness_changes.md):
+
+    - ``"defaults"``: at least one sample per dtype with empty ``kwargs``, so the function runs with
+      every option at its default and is compared with the references' defaults (a default changed
+      in both twins at once is caught). Opt out when the function has required keyword options.
+    - ``"vmap"`` (rows with ``jit=True``): ``jax.vmap`` over a new leading batch axis of every array
+      leaf of the arguments (batch of 2: the sample, and its float arrays times 0.5; integer arrays
+      repeated) equals the loop over the two. Opt out for functions whose arguments cannot take a
+      batch axis (a row returning Python floats, shape-dependent options).
+    - ``"numerical_gradient"`` (rows with ``grad_argnums``): in float64, on every sample, jax.vjp ==
+      ``jaxmath.numerical_gradient`` of <f(x), v>, and torch_ref's autograd ==
+      ``torch_ref.numerical_gradient`` of the same (torch_ref's side runs f under
+      ``torch.func.vmap``). Opt out e.g. for piecewise functions sampled on their kinks.
     """
 
     name: str
@@ -223,6 +262,13 @@ class Case:
     call: Callable[..., Any] | None = None
     compare: Callable[[Any, Any, Tolerance, str], None] = assert_trees_close
     jit: bool = True
+    variant: str = ""
+    opt_outs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def opts_out(self, requirement: str) -> bool:
+        """Whether this row opts out of the generic ``requirement`` (a key of ``OPT_OUT_KEYS``)."""
+        assert requirement in OPT_OUT_KEYS, requirement
+        return requirement in self.opt_outs
 
     def function(self, framework: Framework) -> Callable[..., Any]:
         """The public function itself, ``<package>.<module>.<name>``."""
@@ -241,13 +287,19 @@ class Case:
     def grad_positions(self, sample: Sample) -> tuple[int, ...]:
         return self.grad_argnums if sample.grad_argnums is None else sample.grad_argnums
 
+    @property
+    def id(self) -> str:
+        """``module.name``, or ``module.name[variant]`` for a second row of one function."""
+        suffix = f"[{self.variant}]" if self.variant else ""
+        return f"{self.module}.{self.name}{suffix}"
+
     def __repr__(self) -> str:
-        return f"Case({self.module}.{self.name})"
+        return f"Case({self.id})"
 
 
 def rng_for(case: Case, dtype: str) -> np.random.Generator:
     """A generator seeded by the case and dtype, so every run and worker sees the same samples."""
-    seed = sum(ord(character) for character in f"{case.module}.{case.name}/{dtype}")
+    seed = sum(ord(character) for character in f"{case.id}/{dtype}")
     return np.random.default_rng(seed)
 
 
@@ -256,16 +308,20 @@ def rng_for(case: Case, dtype: str) -> np.random.Generator:
 # ----------------------------------------------------------------------------------------------
 
 
-def cotangent_for(output: Any, seed: int = 0) -> np.ndarray:
+def cotangent_for(output: Any, seed: int = 0) -> Any:
     """A fixed random cotangent, so a vector-Jacobian product tests every output, not their sum.
 
-    ``output`` is anything with a shape and dtype (an array, or ``jax.eval_shape``'s result).
+    ``output`` is anything with a shape and dtype (an array, or ``jax.eval_shape``'s result), or a
+    pytree of them (a NamedTuple, a dict of parameters): the cotangent then has its structure, each
+    leaf drawn in ``leaves`` order (dict keys sorted, as JAX and torch_vjp flatten them).
     """
     rng = np.random.default_rng(seed)
-    return rng.uniform(0.5, 1.5, size=output.shape).astype(output.dtype)
+    return jax.tree.map(
+        lambda leaf: rng.uniform(0.5, 1.5, size=leaf.shape).astype(leaf.dtype), output
+    )
 
 
-def jax_cotangent(case: Case, sample: Sample) -> np.ndarray:
+def jax_cotangent(case: Case, sample: Sample) -> Any:
     """The cotangent for jaxmath's output on ``sample``, from its shape alone (nothing compiled)."""
     args, kwargs = to_framework(JAX, sample)
     arrays, static = split_static(kwargs)
@@ -310,8 +366,10 @@ def jax_vjp(case: Case, sample: Sample, cotangent: np.ndarray) -> list[np.ndarra
 
     if case.jit:
         pullback = jax.jit(pullback)
-    gradients = pullback(tuple(args[p] for p in positions), jnp.asarray(cotangent), arrays)
-    return [np.asarray(gradient) for gradient in gradients]
+    gradients = pullback(
+        tuple(args[p] for p in positions), jax.tree.map(jnp.asarray, cotangent), arrays
+    )
+    return [np.asarray(gradient) for gradient in leaves(gradients)]
 
 
 def torch_vjp(
@@ -319,22 +377,26 @@ def torch_vjp(
     args: tuple[Any, ...],
     kwargs: Mapping[str, Any],
     positions: tuple[int, ...],
-    cotangent: np.ndarray,
+    cotangent: Any,
 ) -> list[np.ndarray]:
     """torch.autograd's vector-Jacobian product; an argument may be a pytree of tensors, whose
-    gradients come back as its leaves in ``leaves`` order (as the JAX side is compared)."""
+    gradients come back as its leaves in ``leaves`` order (as the JAX side is compared), and so may
+    the output (``cotangent`` then has its structure)."""
     args = list(args)
     for position in positions:
         args[position] = map_tree(
             lambda tensor: tensor.clone().requires_grad_(True), args[position]
         )
     inputs = [leaf for position in positions for leaf in leaves(args[position])]
-    output = function(*args, **kwargs)
-    gradients = torch.autograd.grad(
-        output, inputs, torch.from_numpy(cotangent.copy()), allow_unused=True
-    )
+    with torch.enable_grad():
+        outputs = leaves(function(*args, **kwargs))
+    cotangents = [torch.from_numpy(np.array(leaf)) for leaf in leaves(cotangent)]
+    assert len(outputs) == len(cotangents), "output and cotangent structures differ"
+    gradients = torch.autograd.grad(outputs, inputs, cotangents, allow_unused=True)
     return [
-        np.zeros(tuple(tensor.shape)) if gradient is None else _torch_to_numpy(gradient)
+        np.zeros(tuple(tensor.shape), _torch_to_numpy(tensor).dtype)
+        if gradient is None
+        else _torch_to_numpy(gradient)
         for tensor, gradient in zip(inputs, gradients, strict=True)
     ]
 

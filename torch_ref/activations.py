@@ -11,7 +11,14 @@ import math
 
 import torch
 
-from torch_ref._validation import as_float_tensor, check_axis, check_option, check_scalar_in_range
+from torch_ref._validation import (
+    as_float_tensor,
+    check_axes,
+    check_axis,
+    check_bool,
+    check_option,
+    check_scalar_in_range,
+)
 
 __all__ = [
     "gelu",
@@ -95,39 +102,48 @@ def gelu(x: torch.Tensor, approximate: str = "none") -> torch.Tensor:
     return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
 
 
-def _shifted(x: torch.Tensor, axis: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x - m, m) with m the (detached) max along ``axis``, 0 where it is not finite."""
-    maximum = torch.amax(x, dim=axis, keepdim=True).detach()
+def _shifted(x: torch.Tensor, axes: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x - m, m) with m the (detached) max over ``axes``, 0 where it is not finite or the axis is
+    empty (torch.amax refuses an empty dimension)."""
+    kept_shape = tuple(1 if axis in axes else size for axis, size in enumerate(x.shape))
+    if any(x.shape[axis] == 0 for axis in axes):
+        return x, torch.zeros(kept_shape, dtype=x.dtype)
+    maximum = torch.amax(x, dim=axes, keepdim=True).detach()
     maximum = torch.where(torch.isfinite(maximum), maximum, torch.zeros_like(maximum))
     return x - maximum, maximum
 
 
-def _validated_axis(x: torch.Tensor, axis: int) -> tuple[torch.Tensor, int]:
+def _as_vector_if_scalar(x: torch.Tensor) -> torch.Tensor:
+    return x.reshape(1) if x.ndim == 0 else x
+
+
+def logsumexp(
+    x: torch.Tensor, axis: int | tuple[int, ...] | None = -1, keepdims: bool = False
+) -> torch.Tensor:
+    r""":math:`m + \log\sum_i e^{x_i - m}` over ``axis`` (int, tuple or None: all axes)."""
     x = as_float_tensor("x", x)
+    axes = check_axes("axis", axis, x.ndim)
+    check_bool("keepdims", keepdims)
     if x.ndim == 0:
-        raise ValueError(
-            f"x must have at least 1 dimension for a reduction over axis, got shape {tuple(x.shape)}"
-        )
-    return x, check_axis("axis", axis, x.ndim)
-
-
-def logsumexp(x: torch.Tensor, axis: int = -1) -> torch.Tensor:
-    r""":math:`m + \log\sum_i e^{x_i - m}` along ``axis`` (which the result drops)."""
-    x, axis = _validated_axis(x, axis)
-    shifted, maximum = _shifted(x, axis)
-    total = torch.log(torch.sum(torch.exp(shifted), dim=axis, keepdim=True)) + maximum
-    return torch.squeeze(total, dim=axis)
+        return logsumexp(x.reshape(1), 0).reshape(())
+    shifted, maximum = _shifted(x, axes)
+    total = torch.log(torch.sum(torch.exp(shifted), dim=axes, keepdim=True)) + maximum
+    return total if keepdims else torch.squeeze(total, dim=axes)
 
 
 def softmax(x: torch.Tensor, axis: int = -1) -> torch.Tensor:
-    r""":math:`e^{x_i - m} / \sum_j e^{x_j - m}` along ``axis``."""
-    x, axis = _validated_axis(x, axis)
-    exponentials = torch.exp(_shifted(x, axis)[0])
-    return exponentials / torch.sum(exponentials, dim=axis, keepdim=True)
+    r""":math:`e^{x_i - m} / \sum_j e^{x_j - m}` along ``axis`` (1 for a 0-d x)."""
+    x = as_float_tensor("x", x)
+    axes = (check_axis("axis", axis, x.ndim),)
+    exponentials = torch.exp(_shifted(_as_vector_if_scalar(x), axes)[0])
+    probabilities = exponentials / torch.sum(exponentials, dim=axes, keepdim=True)
+    return probabilities.reshape(x.shape)
 
 
 def log_softmax(x: torch.Tensor, axis: int = -1) -> torch.Tensor:
-    r""":math:`(x - m) - \log\sum_j e^{x_j - m}` along ``axis``."""
-    x, axis = _validated_axis(x, axis)
-    shifted = _shifted(x, axis)[0]
-    return shifted - torch.log(torch.sum(torch.exp(shifted), dim=axis, keepdim=True))
+    r""":math:`(x - m) - \log\sum_j e^{x_j - m}` along ``axis`` (0 for a 0-d x)."""
+    x = as_float_tensor("x", x)
+    axes = (check_axis("axis", axis, x.ndim),)
+    shifted = _shifted(_as_vector_if_scalar(x), axes)[0]
+    log_probs = shifted - torch.log(torch.sum(torch.exp(shifted), dim=axes, keepdim=True))
+    return log_probs.reshape(x.shape)

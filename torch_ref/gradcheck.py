@@ -71,6 +71,8 @@ def numerical_gradient(f: Callable[[Any], torch.Tensor], x: Any, eps: float | No
                 else f"f must return a scalar, got {type(out).__name__}"
             )
         size = flat.numel()
+        if size == 0:  # nothing to perturb
+            return unravel(torch.zeros_like(flat))
         chunk = max(1, min(size, CHUNK_ELEMENTS // max(size, 1)))
         batched_f = torch.func.vmap(lambda vector: f(unravel(vector)))
         pieces = []

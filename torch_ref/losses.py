@@ -15,6 +15,7 @@ from torch_ref._validation import (
     check_reduction,
     check_same_shape,
     check_scalar_in_range,
+    is_concrete,
 )
 from torch_ref.activations import log_softmax
 
@@ -124,7 +125,7 @@ def _check_class_indices(
             f"{shape}, got {tuple(target.shape)}"
         )
     num_classes = shape[class_axis]
-    if target.numel():
+    if target.numel() and is_concrete(target):
         counted = torch.where(target == ignore_index, torch.zeros_like(target), target)
         low, high = int(counted.min()), int(counted.max())
         if low < 0 or high >= num_classes:
@@ -272,6 +273,8 @@ def _clamped_logs(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 class _BinaryCrossEntropy(torch.autograd.Function):
     """Elementwise clamped BCE with torch's closed-form backward (finite at p = 0 and p = 1)."""
 
+    generate_vmap_rule = True  # elementwise: torch.func.vmap (numerical_gradient) may batch it
+
     @staticmethod
     def forward(probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         log_p, log_not_p = _clamped_logs(probs)
@@ -304,7 +307,7 @@ def binary_cross_entropy(
     check_reduction(reduction)
     if weight is not None:
         check_broadcastable("weight", weight, probs.shape)
-    if probs.numel():
+    if probs.numel() and is_concrete(probs):
         low, high = float(probs.detach().min()), float(probs.detach().max())
         if not (low >= 0.0 and high <= 1.0):
             bad = low if not low >= 0.0 else high
