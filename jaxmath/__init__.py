@@ -6,7 +6,7 @@ torch.nn.functional, torch.autograd and scipy. Figures live in ``jaxmath.visuali
 explicitly (``import jaxmath`` imports neither torch nor matplotlib).
 """
 
-from jaxmath import activations, backprop, gradcheck, losses, optim
+from jaxmath import activations, backprop, gradcheck, losses, lr_scheduler, objectives, optim
 from jaxmath.activations import (
     gelu,
     leaky_relu,

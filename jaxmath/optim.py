@@ -166,12 +166,25 @@ def resolve_mask(weight_decay_mask: MaskOrFn, params: Any) -> list[bool]:
         return [True] * len(jax.tree.leaves(params))
     mask = weight_decay_mask(params) if callable(weight_decay_mask) else weight_decay_mask
     check_mask(mask)
-    if jax.tree.structure(mask) != jax.tree.structure(params):
-        raise ValueError(
-            f"weight_decay_mask must have the tree structure of params "
-            f"{describe_structure(params)}, got {describe_structure(mask)}"
-        )
-    return [bool(leaf) for leaf in jax.tree.leaves(mask)]
+    if jax.tree.structure(mask) == jax.tree.structure(params):
+        return [bool(leaf) for leaf in jax.tree.leaves(mask)]
+    # Inside optax.multi_transform / optax.masked, the leaves of other groups are MaskedNode()s
+    # (no leaves): a full mask then has a bool where params has a MaskedNode; drop those.
+    with_masked = jax.tree.leaves(params, is_leaf=_is_masked_node)
+    if jax.tree.structure(mask) == jax.tree.structure(params, is_leaf=_is_masked_node):
+        return [
+            bool(flag)
+            for flag, leaf in zip(jax.tree.leaves(mask), with_masked, strict=True)
+            if not _is_masked_node(leaf)
+        ]
+    raise ValueError(
+        f"weight_decay_mask must have the tree structure of params "
+        f"{describe_structure(params)}, got {describe_structure(mask)}"
+    )
+
+
+def _is_masked_node(leaf: Any) -> bool:
+    return isinstance(leaf, optax.MaskedNode)
 
 
 def scalar_dtype() -> Any:
@@ -217,6 +230,8 @@ def _prepare(
     the leaves of grads and params."""
     if state_tree is not None:
         check_tree_like("grads", grads, f"the {name} state", state_tree)
+    elif params is not None:  # a state with nothing params-shaped (SGD without momentum)
+        check_tree_like("grads", grads, "params", params)
     if needs_params:
         if params is None:
             raise ValueError(
@@ -459,7 +474,10 @@ def Adam(  # noqa: N802
             denom = jnp.sqrt(v_max if amsgrad else v) / _cast(bias_correction2_sqrt, g) + eps
             u = -_cast(step_size, g) * (m / denom)
             if decay and decoupled_weight_decay:
-                u = u - _cast(lr_t * weight_decay, p) * p
+                # torch scales p by (1 - lr * wd) rounded to p's dtype; p * factor - p is exact
+                # (Sterbenz), so p + u rounds as torch's two in-place steps do (in float32 the
+                # rounded factor biases the decay by up to 3e-8 per step, which torch has too).
+                u = (p * _cast(1 - lr_t * weight_decay, p) - p) + u
             for column, value in zip(columns, (u, m, v, v_max), strict=True):
                 column.append(value)
         updates, exp_avg, exp_avg_sq, max_sq = columns

@@ -1,9 +1,835 @@
-"""Case rows for jaxmath.optim (placeholder: filled by its own issue). Joined into the one table by
-cases.py.
+"""Case rows for jaxmath.optim, jaxmath.lr_scheduler and jaxmath.objectives. Joined into the one
+table by cases.py.
+
+Optimizer rows run a whole trajectory: jaxmath (jitted update, one compile), torch_ref and
+torch.optim itself (the reference, on the same numbers) take ``STEPS`` steps on the same problem, and
+the params after steps 1, 2, 3, 10 and ``STEPS`` are compared. The problem is a separable, mildly
+non-linear bowl, f(p) = sum a d^2 / 2 + 0.025 d^4 with d = p - c, written through its gradient
+``g = d (a + 0.1 d^2)`` (products and sums only: every framework computes the same
+gradient from the same params), started 1.5 to 3.5 away from the minimum so that nothing converges to
+the noise floor within ``STEPS`` steps (where adaptive methods amplify rounding). ``tests/test_optim``
+checks that moving the start by 1e-14 moves torch's own result by far less than the tolerance.
+``maximize`` rows ascend the bounded -f (gradient -g) and check that the reference stays finite.
+
+Parameter groups: a ``weight_decay_mask`` sample runs torch.optim with two param groups (decayed
+leaves, and the others with weight_decay=0); a ``schedule`` sample drives the lr by a jaxmath /
+torch_ref schedule and, in torch, by the same torch.optim.lr_scheduler class stepped after each
+``optimizer.step()``.
+
+Schedule rows compare ``schedule(steps)`` for 0..LR_STEPS with ``optimizer.param_groups[0]['lr']``
+after t calls of torch's ``scheduler.step()`` (past the end of each schedule). Objective rows compare
+values and gradients with torch_ref (and ``scipy.optimize.rosen`` for rosenbrock), at random points
+and at the known minima.
 """
 
 from __future__ import annotations
 
-from parity_tests.harness import Case
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any
 
-OPTIM_CASES: list[Case] = []
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import scipy.optimize
+import torch
+import torch.optim.lr_scheduler as torch_schedulers
+
+import jaxmath
+import torch_ref
+from parity_tests.harness import (
+    Case,
+    ErrorInput,
+    Framework,
+    Reference,
+    Sample,
+    Tolerance,
+    assert_trees_close,
+    leaves,
+)
+from parity_tests.inputs import normal, uniform
+
+STEPS = 250
+CHECKPOINTS = (1, 2, 3, 10)
+LR_STEPS = 400
+CUBIC = 0.1  # the problem's non-linearity: g = d (a + CUBIC d^2)
+
+# ------------------------------------------------------------------------------------------------
+# Problems: a start, curvatures a and centres c, in four tree layouts
+# ------------------------------------------------------------------------------------------------
+
+LAYOUTS: dict[str, Any] = {
+    "array": (12,),
+    "dict": {"w": (4, 3), "b": (3,)},
+    "mlp": [{"W": (3, 4), "b": (4,)}, {"W": (4, 2), "b": (2,)}],
+    "tuple": ((5,), (2, 3)),
+}
+
+
+def _tree_of_shapes(layout: Any, make: Callable[[tuple[int, ...]], Any]) -> Any:
+    if isinstance(layout, dict):
+        return {key: _tree_of_shapes(value, make) for key, value in layout.items()}
+    if isinstance(layout, list):
+        return [_tree_of_shapes(value, make) for value in layout]
+    if isinstance(layout, tuple) and layout and isinstance(layout[0], tuple):
+        return tuple(_tree_of_shapes(value, make) for value in layout)
+    return make(layout)
+
+
+def problem(rng: np.random.Generator, layout: str, dtype: str) -> tuple[Any, Any, Any]:
+    """(start params, curvatures a in [0.2, 2], centres c): the start is 1.5 to 3.5 from c."""
+    shapes = LAYOUTS[layout]
+    centres = _tree_of_shapes(shapes, lambda shape: normal(rng, shape, dtype, 1.0))
+    offsets = _tree_of_shapes(
+        shapes,
+        lambda shape: (
+            rng.choice([-1.0, 1.0], size=shape) * rng.uniform(1.5, 3.5, size=shape)
+        ).astype(dtype),
+    )
+    start = jax.tree.map(lambda c, o: (c + o).astype(dtype), centres, offsets)
+    curvatures = _tree_of_shapes(shapes, lambda shape: uniform(rng, shape, dtype, 0.2, 2.0))
+    return start, curvatures, centres
+
+
+def problem_gradient(p: Any, a: Any, c: Any) -> Any:
+    """g = d (a + 0.1 d^2), d = p - c: the same arithmetic on NumPy, JAX and torch arrays."""
+    d = p - c
+    return d * (a + CUBIC * (d * d))
+
+
+def decay_matrices(params: Any) -> Any:
+    """A weight_decay_mask function: decay leaves with ndim >= 2 (weights), not vectors (biases)."""
+    if isinstance(params, dict):
+        return {key: decay_matrices(value) for key, value in params.items()}
+    if isinstance(params, list | tuple):
+        return type(params)(decay_matrices(value) for value in params)
+    return len(params.shape) >= 2
+
+
+def _static_mask(layout: str) -> Any:
+    """A weight_decay_mask as a pytree of bools: the same rule, spelt out."""
+    return _tree_of_shapes(LAYOUTS[layout], lambda shape: len(shape) >= 2)
+
+
+# ------------------------------------------------------------------------------------------------
+# Running a trajectory in each framework
+# ------------------------------------------------------------------------------------------------
+
+
+def _schedule(module: Any, lr: float, spec: tuple[str, dict[str, Any]]) -> Any:
+    name, kwargs = spec
+    if name == "SequentialLR":
+        parts = [getattr(module, part)(lr, **part_kwargs) for part, part_kwargs in kwargs["parts"]]
+        return module.SequentialLR(parts, kwargs["milestones"])
+    return getattr(module, name)(lr, **kwargs)
+
+
+def _record(checkpoints: dict[str, Any], step: int, steps: int, params: Any) -> None:
+    if step in CHECKPOINTS:
+        checkpoints[f"step {step}"] = params
+    if step == steps:
+        checkpoints["end"] = params
+
+
+def _corrupt_grads(grads: Any, corrupt: str, make_ones: Callable[[Any], Any]) -> Any:
+    """Grads that do not fit the state: leaf "b" missing, or of shape (7,)."""
+    if corrupt == "structure":
+        return {key: value for key, value in grads.items() if key != "b"}
+    return {**grads, "b": make_ones(grads["b"])}
+
+
+def optimizer_call(name: str) -> Callable[..., Any]:
+    """``call(framework, start, a, c, steps=STEPS, schedule=None, corrupt=None, **hyper)``."""
+
+    def call(
+        framework: Framework,
+        start: Any,
+        a: Any,
+        c: Any,
+        steps: int = STEPS,
+        schedule: Any = None,
+        corrupt: str | None = None,
+        **hyper: Any,
+    ) -> dict[str, Any]:
+        package = framework.package
+        if schedule is not None:
+            hyper["lr"] = _schedule(package.lr_scheduler, hyper["lr"], schedule)
+        opt = getattr(package.optim, name)(**hyper)
+        sign = -1.0 if hyper.get("maximize", False) else 1.0
+        if framework.name == "jaxmath":
+            return _run_jax(opt, start, a, c, steps, sign, corrupt)
+        return _run_torch_ref(opt, start, a, c, steps, sign, corrupt)
+
+    return call
+
+
+def _run_jax(opt: Any, start: Any, a: Any, c: Any, steps: int, sign: float, corrupt: Any) -> Any:
+    params = start
+    state = opt.init(params)
+    grad_of = functools.partial(jax.tree.map, lambda p, a, c: sign * problem_gradient(p, a, c))
+    if corrupt is not None:
+        ones = lambda leaf: jnp.ones((7,), leaf.dtype)  # noqa: E731
+        opt.update(_corrupt_grads(grad_of(params, a, c), corrupt, ones), state, params)
+
+    @jax.jit
+    def step(params: Any, state: Any) -> tuple[Any, Any]:
+        updates, state = opt.update(grad_of(params, a, c), state, params)
+        return jaxmath.optim.apply_updates(params, updates), state
+
+    checkpoints: dict[str, Any] = {}
+    for index in range(1, steps + 1):
+        params, state = step(params, state)
+        _record(checkpoints, index, steps, params)
+    assert step._cache_size() == 1, "the jitted update recompiled between steps"
+    return checkpoints
+
+
+def _run_torch_ref(
+    opt: Any, start: Any, a: Any, c: Any, steps: int, sign: float, corrupt: Any
+) -> Any:
+    tree_map = torch_ref.optim.tree_map
+    params = start
+    state = opt.init(params)
+    if corrupt is not None:
+        grads = tree_map(lambda p, a, c: sign * problem_gradient(p, a, c), params, a, c)
+        ones = lambda leaf: torch.ones(7, dtype=leaf.dtype)  # noqa: E731
+        opt.update(_corrupt_grads(grads, corrupt, ones), state, params)
+    checkpoints: dict[str, Any] = {}
+    for index in range(1, steps + 1):
+        grads = tree_map(lambda p, a, c: sign * problem_gradient(p, a, c), params, a, c)
+        updates, state = opt.update(grads, state, params)
+        params = torch_ref.optim.apply_updates(params, updates)
+        _record(checkpoints, index, steps, params)
+    return checkpoints
+
+
+def torch_optim_reference(name: str) -> Callable[..., Any]:
+    """torch.optim.<name> itself on the same problem: param groups for a mask, an
+    lr_scheduler stepped after every optimizer.step() for a schedule."""
+
+    def reference(
+        start: Any,
+        a: Any,
+        c: Any,
+        steps: int = STEPS,
+        schedule: Any = None,
+        corrupt: str | None = None,
+        weight_decay_mask: Any = None,
+        **hyper: Any,
+    ) -> dict[str, Any]:
+        tree_leaves = torch_ref.optim.tree_leaves
+        tensors = [leaf.clone() for leaf in tree_leaves(start)]
+        if weight_decay_mask is None:
+            groups: Any = tensors
+        else:
+            mask = weight_decay_mask(start) if callable(weight_decay_mask) else weight_decay_mask
+            flags = tree_leaves(mask)
+            groups = [
+                {"params": [t for t, f in zip(tensors, flags, strict=True) if f]},
+                {
+                    "params": [t for t, f in zip(tensors, flags, strict=True) if not f],
+                    "weight_decay": 0.0,
+                },
+            ]
+        opt = getattr(torch.optim, name)(groups, **hyper)
+        scheduler = None
+        if schedule is not None:
+            scheduler = _torch_scheduler(opt, schedule)
+        sign = -1.0 if hyper.get("maximize", False) else 1.0
+        a_leaves, c_leaves = tree_leaves(a), tree_leaves(c)
+        checkpoints: dict[str, Any] = {}
+        for index in range(1, steps + 1):
+            for tensor, curvature, centre in zip(tensors, a_leaves, c_leaves, strict=True):
+                tensor.grad = sign * problem_gradient(tensor.detach(), curvature, centre)
+            opt.step()
+            if scheduler is not None:
+                scheduler.step()
+            snapshot = torch_ref.optim.tree_unflatten(start, [t.detach().clone() for t in tensors])
+            _record(checkpoints, index, steps, snapshot)
+        return checkpoints
+
+    return reference
+
+
+def _torch_scheduler(opt: Any, spec: tuple[str, dict[str, Any]]) -> Any:
+    name, kwargs = spec
+    if name == "SequentialLR":
+        parts = [
+            getattr(torch_schedulers, part)(opt, **part_kwargs)
+            for part, part_kwargs in kwargs["parts"]
+        ]
+        return torch_schedulers.SequentialLR(opt, parts, kwargs["milestones"])
+    return getattr(torch_schedulers, name)(opt, **kwargs)
+
+
+def compare_trajectories(actual: Any, expected: Any, tol: Tolerance, context: str) -> None:
+    """The reference must be finite (a NaN equals a NaN in assert_allclose), then leafwise close."""
+    for leaf in leaves(expected):
+        assert np.all(np.isfinite(np.asarray(leaf))), (
+            f"{context}: the expected params are not finite"
+        )
+    assert_trees_close(actual, expected, tol, context)
+
+
+# ------------------------------------------------------------------------------------------------
+# Samples and bad input, per optimizer
+# ------------------------------------------------------------------------------------------------
+
+#: (layout, options, description) per optimizer; every branch of each rule, and every layout.
+OPTIMIZER_SETTINGS: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "SGD": [
+        ("dict", {}),
+        ("array", {"lr": 0.05, "momentum": 0.9}),
+        ("mlp", {"lr": 0.05, "momentum": 0.9, "dampening": 0.5}),
+        ("tuple", {"lr": 0.05, "momentum": 0.8, "nesterov": True}),
+        ("dict", {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.1}),
+        ("mlp", {"lr": 0.05, "momentum": 0.5, "weight_decay": 0.1, "maximize": True}),
+        ("mlp", {"lr": 0.05, "weight_decay": 0.2, "weight_decay_mask": "tree"}),
+        ("dict", {"lr": 0.1, "momentum": 0.9, "schedule": ("StepLR", {"step_size": 30})}),
+    ],
+    "Adam": [
+        ("dict", {}),
+        ("array", {"lr": 0.02}),
+        ("dict", {"lr": 0.02, "weight_decay": 0.1}),
+        ("mlp", {"lr": 0.02, "amsgrad": True}),
+        ("tuple", {"lr": 0.02, "amsgrad": True, "weight_decay": 0.05, "maximize": True}),
+        ("dict", {"lr": 0.01, "betas": (0.5, 0.9), "eps": 1e-6}),
+        ("mlp", {"lr": 0.02, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+        ("mlp", {"lr": 0.02, "weight_decay": 0.1, "weight_decay_mask": "function"}),
+        (
+            "dict",
+            {
+                "lr": 0.03,
+                "schedule": (
+                    "SequentialLR",
+                    {
+                        "parts": (
+                            ("LinearLR", {"start_factor": 0.1, "total_iters": 20}),
+                            ("CosineAnnealingLR", {"T_max": 100, "eta_min": 0.001}),
+                        ),
+                        "milestones": [20],
+                    },
+                ),
+            },
+        ),
+    ],
+    "AdamW": [
+        ("dict", {}),
+        ("dict", {"lr": 0.02, "weight_decay": 0.1, "amsgrad": True}),
+        ("array", {"lr": 0.02, "maximize": True}),
+        ("mlp", {"lr": 0.02, "weight_decay": 0.2, "weight_decay_mask": "tree"}),
+        (
+            "tuple",
+            {"lr": 0.03, "weight_decay": 0.1, "schedule": ("CosineAnnealingLR", {"T_max": 100})},
+        ),
+    ],
+    "RMSprop": [
+        ("dict", {}),
+        ("dict", {"lr": 0.01, "centered": True}),
+        ("mlp", {"lr": 0.005, "momentum": 0.5}),
+        ("tuple", {"lr": 0.003, "alpha": 0.95, "centered": True, "momentum": 0.5}),
+        ("array", {"lr": 0.01, "weight_decay": 0.1, "maximize": True}),
+        ("mlp", {"lr": 0.01, "weight_decay": 0.2, "weight_decay_mask": "function"}),
+        ("dict", {"lr": 0.01, "momentum": 0.3, "schedule": ("ExponentialLR", {"gamma": 0.99})}),
+    ],
+    "Adagrad": [
+        ("dict", {}),
+        ("dict", {"lr": 0.1, "lr_decay": 0.01}),
+        ("mlp", {"lr": 0.1, "initial_accumulator_value": 0.5, "weight_decay": 0.1}),
+        ("array", {"lr": 0.1, "eps": 1e-6, "maximize": True}),
+        ("tuple", {"lr": 0.2, "schedule": ("LinearLR", {"start_factor": 0.5, "total_iters": 50})}),
+        ("mlp", {"lr": 0.1, "weight_decay": 0.2, "weight_decay_mask": "tree"}),
+    ],
+}
+
+
+def _describe(layout: str, options: dict[str, Any]) -> str:
+    shown = {key: value for key, value in options.items() if key != "schedule"}
+    text = f"{layout} {shown}" if options else f"{layout} defaults"
+    if "schedule" in options:
+        text += f" lr by {options['schedule'][0]}"
+    return text
+
+
+def optimizer_samples(name: str) -> Callable[[np.random.Generator, str], Iterator[Sample]]:
+    def samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
+        for layout, options in OPTIMIZER_SETTINGS[name]:
+            kwargs = dict(options)
+            if kwargs.get("weight_decay_mask") == "tree":
+                kwargs["weight_decay_mask"] = _static_mask(layout)
+            elif kwargs.get("weight_decay_mask") == "function":
+                kwargs["weight_decay_mask"] = decay_matrices
+            yield Sample(problem(rng, layout, dtype), kwargs, _describe(layout, options))
+
+    return samples
+
+
+def _tiny_problem() -> tuple[Any, Any, Any]:
+    params = {"w": np.ones((2, 2)), "b": np.ones(2)}
+    return params, params, {"w": np.zeros((2, 2)), "b": np.zeros(2)}
+
+
+def optimizer_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
+    """The bad input torch refuses, refused the same way (and the tree mismatches torch cannot
+    have: its params are a flat list)."""
+
+    def rejected(description: str, match: str, upstream: str, **options: Any) -> ErrorInput:
+        return ErrorInput(
+            Sample(_tiny_problem(), {"steps": 1, **options}, description),
+            ValueError,
+            match,
+            upstream_rejects=True,
+            upstream_exception=ValueError,
+            upstream_match=upstream,
+        )
+
+    def errors() -> Iterator[ErrorInput]:
+        yield rejected("lr < 0", r"lr must be >= 0.0, got -1.0", "Invalid learning rate", lr=-1.0)
+        yield rejected(
+            "weight_decay < 0",
+            r"weight_decay must be >= 0.0, got -0.1",
+            "Invalid weight_decay value",
+            weight_decay=-0.1,
+        )
+        if name in ("Adam", "AdamW"):
+            yield rejected(
+                "beta1 = 1",
+                r"betas\[0\] must be in \[0, 1\), got 1.0",
+                "Invalid beta parameter at index 0",
+                betas=(1.0, 0.999),
+            )
+            yield rejected(
+                "beta2 < 0",
+                r"betas\[1\] must be in \[0, 1\), got -0.1",
+                "Invalid beta parameter at index 1",
+                betas=(0.9, -0.1),
+            )
+        if name != "SGD":
+            yield rejected(
+                "eps < 0", r"eps must be >= 0.0, got -1e-08", "Invalid epsilon", eps=-1e-8
+            )
+        if name in ("SGD", "RMSprop"):
+            yield rejected(
+                "momentum < 0",
+                r"momentum must be >= 0.0, got -0.5",
+                "Invalid momentum value",
+                momentum=-0.5,
+            )
+        if name == "SGD":
+            yield rejected(
+                "nesterov without momentum",
+                r"nesterov requires momentum > 0 and dampening == 0, got momentum=0, dampening=0",
+                "Nesterov momentum requires a momentum and zero dampening",
+                nesterov=True,
+            )
+            yield rejected(
+                "nesterov with dampening",
+                r"nesterov requires momentum > 0 and dampening == 0, got momentum=0.9, "
+                r"dampening=0.1",
+                "Nesterov momentum requires a momentum and zero dampening",
+                nesterov=True,
+                momentum=0.9,
+                dampening=0.1,
+            )
+        if name == "RMSprop":
+            yield rejected(
+                "alpha < 0", r"alpha must be >= 0.0, got -0.5", "Invalid alpha", alpha=-0.5
+            )
+        if name == "Adagrad":
+            yield rejected(
+                "lr_decay < 0",
+                r"lr_decay must be >= 0.0, got -0.1",
+                "Invalid lr_decay",
+                lr_decay=-0.1,
+            )
+            yield rejected(
+                "initial_accumulator_value < 0",
+                r"initial_accumulator_value must be >= 0.0, got -1.0",
+                "Invalid initial_accumulator_value",
+                initial_accumulator_value=-1.0,
+            )
+        tiny = _tiny_problem()
+        yield ErrorInput(
+            Sample(
+                tiny,
+                {"steps": 1, "weight_decay": 0.1, "weight_decay_mask": {"w": True}},
+                "mask structure != params",
+            ),
+            ValueError,
+            r"weight_decay_mask must have the tree structure of params \{'b': \*, 'w': \*\}, "
+            r"got \{'w': \*\}",
+        )
+        yield ErrorInput(
+            Sample(
+                tiny, {"steps": 1, "weight_decay_mask": {"w": True, "b": 0}}, "mask with an int"
+            ),
+            TypeError,
+            r"weight_decay_mask must be a pytree of bools or a function of params, got a leaf 0",
+        )
+        yield ErrorInput(
+            Sample(tiny, {"steps": 1, "corrupt": "structure"}, "grads of another structure"),
+            ValueError,
+            r"grads must have the tree structure of .* \{'b': \*, 'w': \*\}, got \{'w': \*\}",
+        )
+        yield ErrorInput(
+            Sample(tiny, {"steps": 1, "corrupt": "shape"}, "grads of another shape"),
+            ValueError,
+            r"grads\['b'\] must have shape \(2,\) as in .*, got \(7,\)",
+        )
+
+    return errors
+
+
+def optimizer_case(name: str) -> Case:
+    return Case(
+        name,
+        "optim",
+        optimizer_samples(name),
+        references=(Reference(f"torch.optim.{name}", torch_optim_reference(name)),),
+        error_inputs=optimizer_errors(name),
+        grad_argnums=(),
+        kind="optimizer",
+        call=optimizer_call(name),
+        compare=compare_trajectories,
+        jit=False,  # the call runs a Python loop over a jitted update (checked not to recompile)
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# apply_updates
+# ------------------------------------------------------------------------------------------------
+
+
+def apply_updates_samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
+    for layout in LAYOUTS:
+        params, updates, _ = problem(rng, layout, dtype)
+        yield Sample((params, updates), {}, layout)
+
+
+def torch_foreach_add(params: Any, updates: Any) -> Any:
+    """torch.optim's foreach path adds the step with torch._foreach_add."""
+    tree_leaves = torch_ref.optim.tree_leaves
+    summed = torch._foreach_add(tree_leaves(params), tree_leaves(updates))
+    return torch_ref.optim.tree_unflatten(params, summed)
+
+
+def optax_apply_updates(params: Any, updates: Any) -> Any:
+    return jax.tree.map(np.asarray, optax.apply_updates(params, updates))
+
+
+def apply_updates_errors() -> Iterator[ErrorInput]:
+    params = {"w": np.ones((2, 2)), "b": np.ones(2)}
+    yield ErrorInput(
+        Sample((params, {"w": np.ones((2, 2))}), {}, "updates missing a leaf"),
+        ValueError,
+        r"updates must have the tree structure of params \{'b': \*, 'w': \*\}, got \{'w': \*\}",
+    )
+    yield ErrorInput(
+        Sample((params, {"w": np.ones((2, 2)), "b": np.ones(3)}), {}, "updates of another shape"),
+        ValueError,
+        r"updates\['b'\] must have shape \(2,\) as in params, got \(3,\)",
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Schedules
+# ------------------------------------------------------------------------------------------------
+
+#: Per schedule: the option sets compared with torch (each past the schedule's end).
+SCHEDULE_SETTINGS: dict[str, list[dict[str, Any]]] = {
+    "StepLR": [{"step_size": 30}, {"step_size": 7, "gamma": 0.5}, {"step_size": 1, "gamma": 0.99}],
+    "ExponentialLR": [{"gamma": 0.99}, {"gamma": 0.9}, {"gamma": 1.0}],
+    "CosineAnnealingLR": [
+        {"T_max": 100},
+        {"T_max": 37, "eta_min": 0.001},
+        {"T_max": 1},
+        {"T_max": 500, "eta_min": 0.05},
+    ],
+    "LinearLR": [
+        {},
+        {"start_factor": 0.1, "total_iters": 50},
+        {"start_factor": 1.0, "end_factor": 0.0, "total_iters": 300},
+        {"start_factor": 0.25, "end_factor": 0.5, "total_iters": 1},
+    ],
+    "SequentialLR": [
+        {
+            "parts": (
+                ("LinearLR", {"start_factor": 0.1, "total_iters": 20}),
+                ("CosineAnnealingLR", {"T_max": 100}),
+            ),
+            "milestones": [20],
+        },
+        {
+            "parts": (
+                ("ExponentialLR", {"gamma": 0.95}),
+                ("StepLR", {"step_size": 10, "gamma": 0.5}),
+                ("CosineAnnealingLR", {"T_max": 50, "eta_min": 0.01}),
+            ),
+            "milestones": [30, 120],
+        },
+        {
+            "parts": (("LinearLR", {}), ("ExponentialLR", {"gamma": 0.98})),
+            "milestones": [5],
+        },
+    ],
+}
+
+SCHEDULE_LR = 0.1  # the base lr when a sample does not give one
+
+
+def schedule_call(name: str) -> Callable[..., Any]:
+    def call(framework: Framework, steps: Any, lr: float = SCHEDULE_LR, **options: Any) -> Any:
+        return _schedule(framework.package.lr_scheduler, lr, (name, options))(steps)
+
+    return call
+
+
+def torch_schedule_reference(name: str) -> Callable[..., Any]:
+    """``optimizer.param_groups[0]['lr']`` after t calls of torch's ``scheduler.step()``."""
+
+    def reference(steps: Any, lr: float = SCHEDULE_LR, **options: Any) -> Any:
+        parameter = torch.zeros(1, requires_grad=True)
+        opt = torch.optim.SGD([parameter], lr=lr)
+        scheduler = _torch_scheduler(opt, (name, options))
+        steps = np.asarray(steps)
+        lrs = []
+        for _ in range(int(steps.max()) + 1 if steps.size else 0):
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            scheduler.step()
+        return torch.tensor(np.asarray(lrs, np.float64)[steps])
+
+    return reference
+
+
+def schedule_samples(name: str) -> Callable[[np.random.Generator, str], Iterator[Sample]]:
+    def samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
+        index_dtype = np.int32 if dtype == "float32" else np.int64
+        steps = np.arange(LR_STEPS, dtype=index_dtype)
+        for options in SCHEDULE_SETTINGS[name]:
+            yield Sample((steps,), dict(options), f"{options or 'defaults'}")
+        shuffled = rng.permutation(LR_STEPS)[:50].astype(index_dtype)
+        yield Sample(
+            (shuffled,), {"lr": 0.5, **SCHEDULE_SETTINGS[name][0]}, "lr 0.5, steps shuffled"
+        )
+
+    return samples
+
+
+def schedule_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
+    first = SCHEDULE_SETTINGS[name][0]
+    steps = np.arange(3)
+
+    def errors() -> Iterator[ErrorInput]:
+        yield ErrorInput(
+            Sample((np.array([3, -1]),), dict(first), "negative step"),
+            ValueError,
+            r"step must be >= 0, got -1",
+        )
+        yield ErrorInput(
+            Sample((np.array([0.5]),), dict(first), "float step"),
+            TypeError,
+            r"step must be an integer or an integer array, got dtype float",
+        )
+        if name != "SequentialLR":
+            yield ErrorInput(
+                Sample((steps,), {"lr": -0.1, **first}, "lr < 0"),
+                ValueError,
+                r"lr must be >= 0.0, got -0.1",
+                upstream_rejects=True,
+                upstream_exception=ValueError,
+                upstream_match="Invalid learning rate",
+            )
+        if name == "StepLR":
+            yield ErrorInput(
+                Sample((steps,), {"step_size": 0}, "step_size 0"),
+                ValueError,
+                r"step_size must be a positive integer, got 0",
+                upstream_rejects=True,
+                upstream_exception=ZeroDivisionError,
+            )
+        if name == "CosineAnnealingLR":
+            yield ErrorInput(
+                Sample((steps,), {"T_max": 0}, "T_max 0"),
+                ValueError,
+                r"T_max must be a positive integer, got 0",
+                upstream_rejects=True,
+                upstream_exception=ZeroDivisionError,
+            )
+            yield ErrorInput(
+                Sample((steps,), {"T_max": 10, "eta_min": -0.1}, "eta_min < 0"),
+                ValueError,
+                r"eta_min must be >= 0.0, got -0.1",
+            )
+        if name == "LinearLR":
+            yield ErrorInput(
+                Sample((steps,), {"start_factor": 0.0}, "start_factor 0"),
+                ValueError,
+                r"start_factor must be in \(0, 1\], got 0.0",
+                upstream_rejects=True,
+                upstream_exception=ValueError,
+                upstream_match="Starting multiplicative factor",
+            )
+            yield ErrorInput(
+                Sample((steps,), {"end_factor": 1.5}, "end_factor > 1"),
+                ValueError,
+                r"end_factor must be <= 1.0, got 1.5",
+                upstream_rejects=True,
+                upstream_exception=ValueError,
+                upstream_match="Ending multiplicative factor",
+            )
+        if name == "SequentialLR":
+            yield ErrorInput(
+                Sample(
+                    (steps,),
+                    {
+                        "parts": (("LinearLR", {}), ("ExponentialLR", {"gamma": 0.9})),
+                        "milestones": [],
+                    },
+                    "milestones too short",
+                ),
+                ValueError,
+                r"milestones must have len\(schedulers\) - 1 = 1 entries, got 0",
+                upstream_rejects=True,
+                upstream_exception=ValueError,
+                upstream_match="expects number of schedulers provided to be one more",
+            )
+
+    return errors
+
+
+def schedule_case(name: str) -> Case:
+    required = {
+        "StepLR": "step_size",
+        "ExponentialLR": "gamma",
+        "CosineAnnealingLR": "T_max",
+        "SequentialLR": "schedulers and milestones",
+    }
+    opt_outs = (
+        {"defaults": f"{name} has required options ({required[name]}), as torch's has"}
+        if name in required
+        else {}
+    )
+    return Case(
+        name,
+        "lr_scheduler",
+        schedule_samples(name),
+        references=(Reference(f"torch.optim.lr_scheduler.{name}", torch_schedule_reference(name)),),
+        error_inputs=schedule_errors(name),
+        grad_argnums=(),
+        call=schedule_call(name),
+        opt_outs=opt_outs,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Objectives
+# ------------------------------------------------------------------------------------------------
+
+TWO_D = ("beale", "himmelblau", "booth", "saddle")
+
+OBJECTIVE_OPTIONS: dict[str, list[dict[str, Any]]] = {
+    "rosenbrock": [{}],
+    "beale": [{}],
+    "himmelblau": [{}],
+    "booth": [{}],
+    "rastrigin": [{}, {"A": 5.0}],
+    "ill_conditioned_quadratic": [{}, {"condition_number": 50.0}],
+    "saddle": [{}],
+}
+
+
+def objective_samples(name: str) -> Callable[[np.random.Generator, str], Iterator[Sample]]:
+    shapes = ((2,), (5, 2), (3, 4, 2)) if name in TWO_D else ((2,), (4, 3), (2, 3, 6))
+    scale = 1.0 if name == "beale" else 2.0
+
+    def samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
+        for options in OBJECTIVE_OPTIONS[name]:
+            for shape in shapes:
+                yield Sample(
+                    (normal(rng, shape, dtype, scale),), dict(options), f"{shape} {options}"
+                )
+
+    return samples
+
+
+def objective_minima(name: str) -> Callable[[str], Iterator[Sample]]:
+    def edges(dtype: str) -> Iterator[Sample]:
+        points = np.array([point for point, _ in jaxmath.objectives.MINIMA[name]], dtype)
+        yield Sample((points,), {}, "at the known minima")
+        if name == "saddle":
+            yield Sample((np.zeros(2, dtype),), {}, "at the saddle point")
+
+    return edges
+
+
+def scipy_rosen(x: Any) -> Any:
+    return scipy.optimize.rosen(np.moveaxis(np.asarray(x), -1, 0))
+
+
+def objective_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
+    def errors() -> Iterator[ErrorInput]:
+        yield ErrorInput(
+            Sample((np.arange(4).reshape(2, 2),), {}, "integer x"),
+            TypeError,
+            r"x must be a floating-point array, got dtype int",
+        )
+        yield ErrorInput(
+            Sample((np.array(1.0),), {}, "0-d x"),
+            ValueError,
+            r"x must have shape \(\.\.\., d\) with the coordinates last, got \(\)",
+        )
+        if name in TWO_D:
+            yield ErrorInput(
+                Sample((np.ones((4, 3)),), {}, "3 coordinates"),
+                ValueError,
+                r"x must have shape \(\.\.\., 2\), got \(4, 3\)",
+            )
+        if name == "rosenbrock":
+            yield ErrorInput(
+                Sample((np.ones((4, 1)),), {}, "1 coordinate"),
+                ValueError,
+                r"x must have at least 2 coordinates on its last axis, got \(4, 1\)",
+            )
+        if name == "ill_conditioned_quadratic":
+            yield ErrorInput(
+                Sample((np.ones(3),), {"condition_number": 0.5}, "condition number < 1"),
+                ValueError,
+                r"condition_number must be >= 1.0, got 0.5",
+            )
+
+    return errors
+
+
+def objective_case(name: str) -> Case:
+    references = (
+        (Reference("scipy.optimize.rosen", scipy_rosen, "numpy"),) if name == "rosenbrock" else ()
+    )
+    return Case(
+        name,
+        "objectives",
+        objective_samples(name),
+        references=references,
+        edge_inputs=objective_minima(name),
+        error_inputs=objective_errors(name),
+        kind="reduction",
+    )
+
+
+OPTIM_CASES: list[Case] = [
+    *(optimizer_case(name) for name in OPTIMIZER_SETTINGS),
+    Case(
+        "apply_updates",
+        "optim",
+        apply_updates_samples,
+        references=(
+            Reference("torch._foreach_add", torch_foreach_add),
+            Reference("optax.apply_updates", optax_apply_updates, "numpy"),
+        ),
+        error_inputs=apply_updates_errors,
+        grad_argnums=(),
+    ),
+    *(schedule_case(name) for name in SCHEDULE_SETTINGS),
+    *(objective_case(name) for name in OBJECTIVE_OPTIONS),
+]

@@ -5,7 +5,7 @@ torch.distributions are the upstream references the parity suite compares both p
 Random inits take a ``torch.Generator`` where jaxmath takes a ``jax.random`` key.
 """
 
-from torch_ref import activations, backprop, gradcheck, losses, optim
+from torch_ref import activations, backprop, gradcheck, losses, lr_scheduler, objectives, optim
 from torch_ref.activations import (
     gelu,
     leaky_relu,

@@ -236,6 +236,8 @@ def _prepare(
 ) -> tuple[list[Any], list[Any]]:
     if state_tree is not None:
         check_tree_like("grads", grads, f"the {name} state", state_tree)
+    elif params is not None:  # a state with nothing params-shaped (SGD without momentum)
+        check_tree_like("grads", grads, "params", params)
     if needs_params:
         if params is None:
             raise ValueError(
@@ -396,7 +398,7 @@ def Adam(  # noqa: N802
             denom = torch.sqrt(v_max if amsgrad else v) / bias_correction2_sqrt + eps
             u = -step_size * (m / denom)
             if decay and decoupled_weight_decay:
-                u = u - (lr_t * weight_decay) * p
+                u = (p * (1 - lr_t * weight_decay) - p) + u  # p * factor rounded as torch's mul_
             for column, value in zip(columns, (u, m, v, v_max), strict=True):
                 column.append(value)
         updates, exp_avg, exp_avg_sq, max_sq = columns

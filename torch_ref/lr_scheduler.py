@@ -1,0 +1,159 @@
+r"""torch.optim.lr_scheduler's schedules as functions of the step, on torch tensors: the twin of
+jaxmath.lr_scheduler (same classes, parameters, closed forms and messages).
+
+``schedule(t)`` takes a Python int or an integer tensor (elementwise) and returns a float64 tensor:
+the lr torch's optimizer uses at its (t+1)-th step, after t calls of ``scheduler.step()``. The closed
+forms are torch's ``_get_closed_form_lr``; torch's chainable ``step()`` agrees to rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from torch_ref._validation import check_scalar_in_range
+
+__all__ = ["CosineAnnealingLR", "ExponentialLR", "LinearLR", "SequentialLR", "StepLR"]
+
+
+def check_positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_base_lr(lr: Any) -> None:
+    check_scalar_in_range("lr", lr, 0.0)
+
+
+def _steps(step: Any) -> torch.Tensor:
+    steps = torch.as_tensor(step)
+    if steps.is_floating_point() or steps.is_complex() or steps.dtype == torch.bool:
+        dtype = str(steps.dtype).removeprefix("torch.")
+        raise TypeError(f"step must be an integer or an integer array, got dtype {dtype}")
+    if steps.numel() and int(steps.min()) < 0:
+        raise ValueError(f"step must be >= 0, got {int(steps.min())}")
+    return steps.to(torch.int64)
+
+
+class _Schedule:
+    lr: float
+
+    def __call__(self, step: Any) -> torch.Tensor:
+        return self.value(_steps(step))
+
+    def value(self, steps: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{key}={value!r}" for key, value in vars(self).items())
+        return f"{type(self).__name__}({fields})"
+
+
+def _as_float(steps: torch.Tensor) -> torch.Tensor:
+    return steps.to(torch.float64)
+
+
+class StepLR(_Schedule):
+    """:math:`\\eta\\,\\gamma^{\\lfloor t/s \\rfloor}`; see jaxmath.lr_scheduler.StepLR."""
+
+    def __init__(self, lr: float, step_size: int, gamma: float = 0.1) -> None:
+        check_base_lr(lr)
+        check_positive_int("step_size", step_size)
+        check_scalar_in_range("gamma", gamma)
+        self.lr, self.step_size, self.gamma = lr, step_size, gamma
+
+    def value(self, steps: torch.Tensor) -> torch.Tensor:
+        exponent = _as_float(torch.div(steps, self.step_size, rounding_mode="floor"))
+        return self.lr * torch.pow(torch.tensor(self.gamma, dtype=torch.float64), exponent)
+
+
+class ExponentialLR(_Schedule):
+    """:math:`\\eta\\,\\gamma^t`; see jaxmath.lr_scheduler.ExponentialLR."""
+
+    def __init__(self, lr: float, gamma: float) -> None:
+        check_base_lr(lr)
+        check_scalar_in_range("gamma", gamma)
+        self.lr, self.gamma = lr, gamma
+
+    def value(self, steps: torch.Tensor) -> torch.Tensor:
+        return self.lr * torch.pow(torch.tensor(self.gamma, dtype=torch.float64), _as_float(steps))
+
+
+class CosineAnnealingLR(_Schedule):
+    """Cosine from lr to eta_min over T_max steps, periodic after; see jaxmath's."""
+
+    def __init__(self, lr: float, T_max: int, eta_min: float = 0.0) -> None:
+        check_base_lr(lr)
+        check_positive_int("T_max", T_max)
+        check_scalar_in_range("eta_min", eta_min, 0.0)
+        self.lr, self.T_max, self.eta_min = lr, T_max, eta_min
+
+    def value(self, steps: torch.Tensor) -> torch.Tensor:
+        angle = _as_float(steps) * (math.pi / self.T_max)
+        return self.eta_min + (self.lr - self.eta_min) * (1 + torch.cos(angle)) / 2
+
+
+class LinearLR(_Schedule):
+    """Linear ramp of the factor over total_iters steps; see jaxmath.lr_scheduler.LinearLR."""
+
+    def __init__(
+        self,
+        lr: float,
+        start_factor: float = 1.0 / 3,
+        end_factor: float = 1.0,
+        total_iters: int = 5,
+    ) -> None:
+        check_base_lr(lr)
+        check_scalar_in_range("start_factor", start_factor)
+        if not 0.0 < start_factor <= 1.0:
+            raise ValueError(f"start_factor must be in (0, 1], got {start_factor!r}")
+        check_scalar_in_range("end_factor", end_factor, 0.0, 1.0)
+        check_positive_int("total_iters", total_iters)
+        self.lr, self.start_factor, self.end_factor = lr, start_factor, end_factor
+        self.total_iters = total_iters
+
+    def value(self, steps: torch.Tensor) -> torch.Tensor:
+        progress = _as_float(torch.clamp(steps, max=self.total_iters)) / self.total_iters
+        return self.lr * (self.start_factor + (self.end_factor - self.start_factor) * progress)
+
+
+class SequentialLR(_Schedule):
+    """Schedule i from milestones[i-1] on, restarted at its step 0; see jaxmath's."""
+
+    def __init__(self, schedulers: Sequence[Any], milestones: Sequence[int]) -> None:
+        if isinstance(schedulers, str) or not isinstance(schedulers, Sequence) or not schedulers:
+            raise ValueError(
+                f"schedulers must be a non-empty list of schedules, got {schedulers!r}"
+            )
+        for index, schedule in enumerate(schedulers):
+            if not callable(schedule):
+                raise TypeError(f"schedulers[{index}] must be a schedule, got {schedule!r}")
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(
+                f"milestones must have len(schedulers) - 1 = {len(schedulers) - 1} entries, "
+                f"got {len(milestones)}"
+            )
+        for milestone in milestones:
+            check_positive_int("milestones", milestone)
+        if list(milestones) != sorted(set(milestones)):
+            raise ValueError(f"milestones must be increasing, got {list(milestones)!r}")
+        self.schedulers, self.milestones = list(schedulers), list(milestones)
+        self.lr = getattr(self.schedulers[0], "lr", None)
+
+    def value(self, steps: torch.Tensor) -> torch.Tensor:
+        result = self._evaluate(self.schedulers[0], steps)
+        for milestone, schedule in zip(self.milestones, self.schedulers[1:], strict=True):
+            later = self._evaluate(schedule, torch.clamp(steps - milestone, min=0))
+            result = torch.where(steps >= milestone, later, result)
+        return result
+
+    @staticmethod
+    def _evaluate(schedule: Any, steps: torch.Tensor) -> torch.Tensor:
+        if isinstance(schedule, _Schedule):
+            return schedule.value(steps)
+        return torch.as_tensor(schedule(steps), dtype=torch.float64)
