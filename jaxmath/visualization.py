@@ -273,3 +273,64 @@ def plot_decision_boundary(
     figure.colorbar(contour, ax=axes, label="p(class 1)")
     _label_axes(axes, title, "x1", "x2")
     return figure
+
+
+# ---- optim ----
+
+
+def plot_optimizer_paths(
+    grid_x: Any,
+    grid_y: Any,
+    values: Any,
+    paths: Mapping[str, Any],
+    title: str = "Optimizer paths",
+    minima: Any = None,
+    log_levels: bool = True,
+    levels: int = 30,
+) -> Figure:
+    """Optimizer trajectories over the contour plot of a 2-D objective.
+
+    Args:
+        grid_x, grid_y, values: shape (h, w), the first two from ``np.meshgrid`` and ``values`` the
+            objective there (e.g. ``jaxmath.objectives.rosenbrock(np.stack([gx, gy], -1))``).
+        paths: optimizer name -> its iterates, shape (steps + 1, 2) (start first); non-finite rows
+            (a diverged run) are dropped from the end.
+        minima: optional known minima, shape (k, 2), drawn as stars.
+        log_levels: contour levels spaced evenly in log(values - min + 1e-3), which shows the
+            narrow valleys of Rosenbrock and Beale; False: linear levels (the saddle).
+        levels: the number of contour levels.
+
+    Returns:
+        A Figure with one axes: filled contours, one line per path (a circle at its start, a cross at
+        its end), a legend.
+    """
+    grid_x, grid_y, values = (np.asarray(a, dtype=float) for a in (grid_x, grid_y, values))
+    if not grid_x.shape == grid_y.shape == values.shape or grid_x.ndim != 2:
+        raise ValueError(
+            "grid_x, grid_y and values must share one (h, w) shape, got "
+            f"{grid_x.shape}, {grid_y.shape}, {values.shape}"
+        )
+    figure, (axes,) = _figure(width=5.2, height=4.4)
+    shown = np.log(values - np.nanmin(values) + 1e-3) if log_levels else values
+    axes.contourf(grid_x, grid_y, shown, levels=levels, cmap="viridis", alpha=0.75)
+    axes.contour(grid_x, grid_y, shown, levels=levels, colors="k", linewidths=0.3, alpha=0.4)
+    for index, (name, path) in enumerate(paths.items()):
+        path = np.asarray(path, dtype=float)
+        if path.ndim != 2 or path.shape[1] != 2:
+            raise ValueError(f"paths[{name!r}] must have shape (steps + 1, 2), got {path.shape}")
+        finite = np.all(np.isfinite(path), axis=1)
+        path = path[: int(np.argmin(finite)) if not finite.all() else len(path)]
+        color = f"C{index % 10}"
+        axes.plot(path[:, 0], path[:, 1], "-", color=color, linewidth=1.3, label=name)
+        axes.plot(path[0, 0], path[0, 1], "o", color=color, markersize=5)
+        axes.plot(path[-1, 0], path[-1, 1], "x", color=color, markersize=7, markeredgewidth=2)
+    if minima is not None:
+        minima = np.asarray(minima, dtype=float).reshape(-1, 2)
+        axes.plot(minima[:, 0], minima[:, 1], "*", color="w", markeredgecolor="k", markersize=13)
+    axes.set_xlim(grid_x.min(), grid_x.max())
+    axes.set_ylim(grid_y.min(), grid_y.max())
+    _label_axes(axes, title, "x", "y")
+    return figure
+
+
+__all__ += ["plot_optimizer_paths"]
