@@ -275,6 +275,154 @@ def plot_decision_boundary(
     return figure
 
 
+# ---- distributions ----
+
+
+def plot_densities_with_samples(panels: Sequence[Mapping[str, Any]], ncols: int = 3) -> Figure:
+    """Densities (or mass functions) with a histogram of draws over each.
+
+    Args:
+        panels: one mapping per panel with ``"title"``, ``"x"`` (n,) the grid (continuous) or the
+            support points (discrete), ``"density"`` (n,) the pdf / pmf at ``x``, ``"samples"``
+            (m,) draws, and optional ``"discrete"`` (default False): bars of the empirical
+            frequencies against the pmf's markers instead of a density histogram under the curve.
+        ncols: panels per row.
+
+    Returns:
+        A Figure with one axes per panel.
+    """
+    if not panels:
+        raise ValueError("panels must not be empty")
+    nrows = -(-len(panels) // ncols)
+    figure = Figure(figsize=(4.0 * ncols, 3.0 * nrows), layout="constrained")
+    grid = figure.subplots(nrows, ncols, squeeze=False)
+    for index, axes in enumerate(grid.ravel()):
+        if index >= len(panels):
+            axes.set_axis_off()
+            continue
+        panel = panels[index]
+        x = _one_dimensional("x", panel["x"])
+        density = _one_dimensional("density", panel["density"])
+        samples = np.asarray(panel["samples"], dtype=float).ravel()
+        if density.shape != x.shape:
+            raise ValueError(f"density must have the shape of x {x.shape}, got {density.shape}")
+        if panel.get("discrete", False):
+            counts = np.array([np.mean(samples == value) for value in x])
+            axes.bar(x, counts, width=0.8, alpha=0.5, label=f"{samples.size} draws")
+            axes.plot(x, density, "o", color="C3", label="pmf")
+        else:
+            axes.hist(samples, bins=60, density=True, alpha=0.5, label=f"{samples.size} draws")
+            axes.plot(x, density, color="C3", label="pdf")
+        _label_axes(axes, str(panel.get("title", "")), "x", "density")
+    return figure
+
+
+def plot_central_limit(
+    means: Mapping[int, Any], grid: Any, limit_density: Any, title: str = ""
+) -> Figure:
+    """Histograms of standardised sample means for several sample sizes against the limit density.
+
+    Args:
+        means: n -> (m,) standardised means of n draws each, :math:`\\sqrt n(\\bar x - \\mu)/\\sigma`.
+        grid: (g,) points; limit_density: (g,) the standard normal density on them.
+    """
+    grid, limit_density = _one_dimensional("grid", grid), _one_dimensional("limit", limit_density)
+    figure, axes_list = _figure(ncols=len(means), width=3.4, height=3.0)
+    for axes, (n, values) in zip(axes_list, means.items(), strict=True):
+        axes.hist(np.asarray(values, float).ravel(), bins=60, density=True, alpha=0.5)
+        axes.plot(grid, limit_density, color="C3", label="N(0, 1)")
+        _label_axes(axes, f"{title} n = {n}".strip(), "standardised mean", "density")
+    return figure
+
+
+def plot_convergence(
+    sizes: Any, errors: Mapping[str, Any], title: str = "", ylabel: str = "|estimate - truth|"
+) -> Figure:
+    """Errors of estimators against the sample size, log-log, with an :math:`n^{-1/2}` guide line.
+
+    Args:
+        sizes: (k,) sample sizes; errors: name -> (k,) absolute errors at those sizes.
+    """
+    sizes = _one_dimensional("sizes", sizes)
+    figure, (axes,) = _figure(width=5.5, height=3.8)
+    for name, values in errors.items():
+        axes.plot(sizes, np.maximum(_one_dimensional(name, values), 1e-12), "o-", label=name)
+    guide = sizes**-0.5
+    axes.plot(
+        sizes,
+        guide * np.median([np.ravel(v)[0] for v in errors.values()]) / guide[0],
+        "k:",
+        label="∝ n^(-1/2)",
+    )
+    _label_axes(axes, title, "sample size n", ylabel, log_x=True, log_scale=True)
+    return figure
+
+
+def plot_kl_fits(
+    grid: Any, target: Any, fits: Mapping[str, Any], title: str = "Fitting a Gaussian"
+) -> Figure:
+    """A target density and the densities fitted to it (forward vs reverse KL) on one axes.
+
+    Args:
+        grid: (g,); target: (g,) the target density; fits: name -> (g,) fitted densities.
+    """
+    grid = _one_dimensional("grid", grid)
+    figure, (axes,) = _figure(width=6.0, height=3.8)
+    axes.fill_between(grid, _one_dimensional("target", target), alpha=0.3, label="target p")
+    for name, density in fits.items():
+        axes.plot(grid, _one_dimensional(name, density), label=name)
+    _label_axes(axes, title, "x", "density")
+    return figure
+
+
+def plot_temperature(
+    temperatures: Any, entropies: Any, probabilities: Mapping[str, Any], max_entropy: float
+) -> Figure:
+    """Softmax temperature: entropy against T (left), the distributions at a few T (right).
+
+    Args:
+        temperatures: (k,); entropies: (k,) in nats; probabilities: label -> (C,) class
+            probabilities; max_entropy: log C, the uniform distribution's entropy (a guide line).
+    """
+    temperatures = _one_dimensional("temperatures", temperatures)
+    figure, (left, right) = _figure(ncols=2, width=4.5, height=3.4)
+    left.plot(temperatures, _one_dimensional("entropies", entropies), "o-", label="H(softmax(z/T))")
+    left.axhline(max_entropy, color="k", linestyle=":", label="log C")
+    _label_axes(left, "Entropy vs temperature", "T", "entropy (nats)", log_x=True)
+    width = 0.8 / max(len(probabilities), 1)
+    for index, (label, probs) in enumerate(probabilities.items()):
+        probs = _one_dimensional(label, probs)
+        right.bar(np.arange(probs.size) + index * width, probs, width=width, label=label)
+    _label_axes(right, "softmax(z / T)", "class", "probability")
+    return figure
+
+
+def plot_estimator_variance(
+    sizes: Any, variances: Mapping[str, Any], title: str = "Gradient estimator variance"
+) -> Figure:
+    """Variance of gradient estimators against the number of draws per estimate, log-log.
+
+    Args:
+        sizes: (k,) draws per estimate; variances: estimator name -> (k,) variances.
+    """
+    sizes = _one_dimensional("sizes", sizes)
+    figure, (axes,) = _figure(width=5.5, height=3.8)
+    for name, values in variances.items():
+        axes.plot(sizes, _one_dimensional(name, values), "o-", label=name)
+    _label_axes(axes, title, "draws per estimate", "variance", log_x=True, log_scale=True)
+    return figure
+
+
+__all__ += [
+    "plot_central_limit",
+    "plot_convergence",
+    "plot_densities_with_samples",
+    "plot_estimator_variance",
+    "plot_kl_fits",
+    "plot_temperature",
+]
+
+
 # ---- optim ----
 
 
@@ -334,3 +482,69 @@ def plot_optimizer_paths(
 
 
 __all__ += ["plot_optimizer_paths"]
+
+
+# ---- gradient checking (foundation) ----
+
+
+def plot_gradient_check(
+    errors: Mapping[str, Mapping[str, Sequence[float]]],
+    parameters: Sequence[str],
+    title: str = "",
+    tolerance: float | None = None,
+    floor: float = 1e-18,
+) -> Figure:
+    """Gradient-check errors on a log axis: one panel per reference, one marker series per group.
+
+    Args:
+        errors: reference name (e.g. "vs jax.grad", "vs central differences") -> group name (e.g. an
+            activation) -> one error per parameter tensor, shape (len(parameters),).
+        parameters: the x tick labels (e.g. "W1", "b1", ...).
+        tolerance: drawn as a dashed line in every panel (e.g. the check's rtol), if given.
+        floor: errors below it (an exact 0 among them) are drawn at ``floor``, marked hollow, since
+            a log axis has no 0.
+
+    Returns:
+        A Figure with ``len(errors)`` axes sharing the log y axis.
+    """
+    if not errors:
+        raise ValueError("errors must name at least one reference, got none")
+    if not floor > 0:
+        raise ValueError(f"floor must be > 0, got {floor!r}")
+    figure, all_axes = _figure(ncols=len(errors), width=4.6, height=3.6)
+    positions = np.arange(len(parameters))
+    markers = ("o", "s", "^", "D", "v", "P")
+    for axes, (reference, groups) in zip(all_axes, errors.items(), strict=True):
+        width = 0.6 / max(len(groups), 1)
+        for index, (name, values) in enumerate(groups.items()):
+            values = _one_dimensional(f"errors[{reference!r}][{name!r}]", values)
+            if values.shape != positions.shape:
+                raise ValueError(
+                    f"errors[{reference!r}][{name!r}] must have one value per parameter "
+                    f"({len(parameters)}), got shape {values.shape}"
+                )
+            shown = np.maximum(values, floor)
+            offset = positions + (index - (len(groups) - 1) / 2) * width
+            below = values < floor
+            marker = markers[index % len(markers)]
+            line = axes.plot(offset[~below], shown[~below], marker, label=name, linestyle="none")
+            color = line[0].get_color()
+            if below.any():
+                axes.plot(
+                    offset[below],
+                    shown[below],
+                    marker,
+                    color=color,
+                    fillstyle="none",
+                    linestyle="none",
+                )
+        if tolerance is not None:
+            axes.axhline(tolerance, color="grey", linestyle="--", linewidth=1, label="tolerance")
+        axes.set_xticks(positions, list(parameters))
+        _label_axes(axes, reference, "parameter tensor", "max relative error", log_scale=True)
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+__all__ += ["plot_gradient_check"]

@@ -1,0 +1,254 @@
+"""Distributions at scale: Normal and Categorical log_prob and sampling of 10M float32 values.
+
+Four operations, each timed for jaxmath and its peers (the contender's name starts with the
+operation; the "vs best peer" column compares with the fastest peer of the whole table, so read the
+per-operation speed-ups over torch that :func:`ratios_by_operation` computes from the JSON, printed
+by ``python -m benchmarks.distributions`` after a run):
+
+- ``Normal.log_prob``: 10M float32 values, ``Normal(0, 1)`` (0-d parameters).
+  jaxmath: ``jax.jit(lambda d, x: d.log_prob(x))`` with the distribution as a pytree argument;
+  ``donated``: the same with ``x`` donated, so XLA writes the result into x's buffer (no fresh 40 MB,
+  none of its page faults); torch.distributions.Normal (default ``validate_args``: its support check
+  is one more pass over x); distrax.Normal under the same jit.
+- ``Normal.sample``: 10M float32 draws. jaxmath with a threefry key (JAX's default) and with an
+  ``rbg`` key (``jax.random.key(0, impl="rbg")``: XLA's RngBitGenerator, fewer integer ops per
+  draw on CPU); torch.distributions.Normal.sample (global generator); distrax (threefry).
+- ``Categorical.log_prob``: 1000 classes, 10M int32 class indices: jaxmath's gather
+  (``jnp.take`` of the normalised logits); torch.distributions.Categorical (int64 indices, as torch
+  requires). distrax's log_prob is a one-hot product over the 1000 classes (10G multiply-adds per
+  call, O(K) per value, ~800x slower measured at this size): not timed, it would take the whole budget.
+- ``Categorical.sample``: 10M draws from 1000 classes: jaxmath's inverse-CDF search
+  (``searchsorted(cumsum(probs), u)``, unrolled binary search: 10 gathers per draw);
+  torch.distributions.Categorical.sample (``torch.multinomial`` with replacement). distrax samples by
+  Gumbel-max over all classes (a (10M, 1000) array of noise, 40 GB): not timed.
+
+Isolation: each contender in its own worker process (40 MB arrays: interleaving them in one process
+biased timings 1.5x on the issue's machine), alternating; one at a time runs.
+Targets (issue 18): log_prob >= 5x torch; Normal sampling at least as fast as torch; Categorical
+log_prob >= 1.8x and sampling >= 3x torch.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from benchmarks._harness import Benchmark, Contender, Trial, donating_trial
+
+FULL = {"values": 10_000_000, "classes": 1000}
+QUICK = {"values": 10_000, "classes": 1000}
+OPERATIONS = ("Normal.log_prob", "Normal.sample", "Categorical.log_prob", "Categorical.sample")
+
+
+def _normal_values(params: Mapping[str, Any]) -> Any:
+    import numpy as np
+
+    return np.random.default_rng(0).standard_normal(params["values"], dtype=np.float32)
+
+
+def _class_values(params: Mapping[str, Any]) -> Any:
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    return rng.integers(0, params["classes"], size=params["values"]).astype(np.int32)
+
+
+def _logits(params: Mapping[str, Any]) -> Any:
+    import numpy as np
+
+    return np.random.default_rng(2).standard_normal(params["classes"]).astype(np.float32)
+
+
+# ---- jaxmath --------------------------------------------------------------------------------
+
+
+def _jax_normal_log_prob(donate: bool) -> Callable[[Mapping[str, Any]], Any]:
+    def setup(params: Mapping[str, Any]) -> Trial | Callable[[], Any]:
+        import jax
+        import jax.numpy as jnp
+
+        from jaxmath import distributions
+
+        dist = distributions.Normal(jnp.float32(0.0), jnp.float32(1.0))
+        x = jnp.asarray(_normal_values(params))
+        step = jax.jit(lambda d, x: d.log_prob(x), donate_argnums=(1,) if donate else ())
+        if donate:
+            return donating_trial(step, lambda: (dist, jnp.copy(x)))
+        return lambda: step(dist, x)
+
+    return setup
+
+
+def _jax_normal_sample(impl: str) -> Callable[[Mapping[str, Any]], Any]:
+    def setup(params: Mapping[str, Any]) -> Callable[[], Any]:
+        import jax
+        import jax.numpy as jnp
+
+        from jaxmath import distributions
+
+        dist = distributions.Normal(jnp.float32(0.0), jnp.float32(1.0))
+        key = jax.random.key(0, impl=impl)
+        n = params["values"]
+        step = jax.jit(lambda d, key: d.sample(key, (n,)))
+        return lambda: step(dist, key)
+
+    return setup
+
+
+def _jax_categorical_log_prob(params: Mapping[str, Any]) -> Callable[[], Any]:
+    import jax
+    import jax.numpy as jnp
+
+    from jaxmath import distributions
+
+    dist = distributions.Categorical(logits=jnp.asarray(_logits(params)))
+    value = jnp.asarray(_class_values(params))
+    step = jax.jit(lambda d, v: d.log_prob(v))
+    return lambda: step(dist, value)
+
+
+def _jax_categorical_sample(params: Mapping[str, Any]) -> Callable[[], Any]:
+    import jax
+    import jax.numpy as jnp
+
+    from jaxmath import distributions
+
+    dist = distributions.Categorical(logits=jnp.asarray(_logits(params)))
+    key = jax.random.key(0)
+    n = params["values"]
+    step = jax.jit(lambda d, key: d.sample(key, (n,)))
+    return lambda: step(dist, key)
+
+
+# ---- distrax --------------------------------------------------------------------------------
+
+
+def _distrax_normal_log_prob(params: Mapping[str, Any]) -> Callable[[], Any]:
+    import distrax
+    import jax
+    import jax.numpy as jnp
+
+    x = jnp.asarray(_normal_values(params))
+    step = jax.jit(lambda x: distrax.Normal(0.0, 1.0).log_prob(x))
+    return lambda: step(x)
+
+
+def _distrax_normal_sample(params: Mapping[str, Any]) -> Callable[[], Any]:
+    import distrax
+    import jax
+
+    n = params["values"]
+    step = jax.jit(lambda key: distrax.Normal(0.0, 1.0).sample(seed=key, sample_shape=(n,)))
+    key = jax.random.PRNGKey(0)
+    return lambda: step(key)
+
+
+# ---- torch.distributions ----------------------------------------------------------------------
+
+
+def _torch_normal_log_prob(params: Mapping[str, Any]) -> Callable[[], Any]:
+    import torch
+
+    x = torch.from_numpy(_normal_values(params))
+    dist = torch.distributions.Normal(torch.tensor(0.0), torch.tensor(1.0))
+    return lambda: dist.log_prob(x)
+
+
+def _torch_normal_sample(params: Mapping[str, Any]) -> Callable[[], Any]:
+    import torch
+
+    dist = torch.distributions.Normal(torch.tensor(0.0), torch.tensor(1.0))
+    shape = torch.Size([params["values"]])
+    return lambda: dist.sample(shape)
+
+
+def _torch_categorical_log_prob(params: Mapping[str, Any]) -> Callable[[], Any]:
+    import torch
+
+    dist = torch.distributions.Categorical(logits=torch.from_numpy(_logits(params)))
+    value = torch.from_numpy(_class_values(params)).long()
+    return lambda: dist.log_prob(value)
+
+
+def _torch_categorical_sample(params: Mapping[str, Any]) -> Callable[[], Any]:
+    import torch
+
+    dist = torch.distributions.Categorical(logits=torch.from_numpy(_logits(params)))
+    shape = torch.Size([params["values"]])
+    return lambda: dist.sample(shape)
+
+
+def _work(params: Mapping[str, Any]) -> dict[str, float]:
+    """Bytes of a one-pass elementwise op: 4 bytes read and 4 written per value."""
+    return {"bytes": 8.0 * params["values"]}
+
+
+def _write_only(params: Mapping[str, Any]) -> dict[str, float]:
+    return {"bytes": 4.0 * params["values"]}
+
+
+BENCHMARK = Benchmark(
+    name="distributions",
+    description="Normal / Categorical (1000 classes) log_prob and sampling of 10M float32 values",
+    contenders=(
+        Contender("Normal.log_prob jaxmath", _jax_normal_log_prob(False), ours=True),
+        Contender("Normal.log_prob jaxmath donated", _jax_normal_log_prob(True), ours=True),
+        Contender("Normal.log_prob torch", _torch_normal_log_prob, note="validate_args default"),
+        Contender("Normal.log_prob distrax", _distrax_normal_log_prob),
+        Contender(
+            "Normal.sample jaxmath threefry",
+            _jax_normal_sample("threefry2x32"),
+            ours=True,
+            work=_write_only,
+        ),
+        Contender(
+            "Normal.sample jaxmath rbg", _jax_normal_sample("rbg"), ours=True, work=_write_only
+        ),
+        Contender("Normal.sample torch", _torch_normal_sample, work=_write_only),
+        Contender("Normal.sample distrax", _distrax_normal_sample, work=_write_only),
+        Contender("Categorical.log_prob jaxmath", _jax_categorical_log_prob, ours=True),
+        Contender("Categorical.log_prob torch", _torch_categorical_log_prob),
+        Contender(
+            "Categorical.sample jaxmath", _jax_categorical_sample, ours=True, work=_write_only
+        ),
+        Contender("Categorical.sample torch", _torch_categorical_sample, work=_write_only),
+    ),
+    params=lambda quick: dict(QUICK if quick else FULL),
+    work=_work,
+    isolation="process",
+    warmup=2,
+    rounds=4,
+    iterations_per_round=3,
+)
+
+
+def ratios_by_operation(result: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """torch's median / each contender's median, per operation (>1: faster than torch).
+
+    ``result``: the benchmark's JSON record (``benchmarks/results/distributions.json``).
+    """
+    medians = {
+        row["contender"]: row["median_ms"] for row in result["rows"] if row["status"] == "ok"
+    }
+    ratios: dict[str, dict[str, float]] = {}
+    for operation in OPERATIONS:
+        torch_ms = medians.get(f"{operation} torch")
+        for name, median in medians.items():
+            if name.startswith(operation + " ") and torch_ms:
+                ratios.setdefault(operation, {})[name] = torch_ms / median
+    return ratios
+
+
+def main(path: str = "benchmarks/results/distributions.json") -> None:
+    """Print the per-operation speed-ups over torch from a finished run's JSON."""
+    result = json.loads(pathlib.Path(path).read_text())
+    print(f"load average at start {result['environment'].get('load_average_at_start')}")
+    for operation, ratios in ratios_by_operation(result).items():
+        for name, ratio in ratios.items():
+            print(f"{operation:22} {name:40} {ratio:6.2f}x torch")
+
+
+if __name__ == "__main__":
+    main()
