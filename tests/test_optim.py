@@ -281,3 +281,57 @@ def test_adam_first_step_is_lr_times_sign_in_both_packages() -> None:
         state = opt.init(to_array(np.zeros(3)))
         updates, _ = opt.update(to_array(grads), state)
         np.testing.assert_allclose(np.asarray(updates), -0.1 * np.sign(grads), rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------
+# The README port: a two-group torch AdamW with a cosine schedule, in a few lines
+# ------------------------------------------------------------------------------------------------
+
+
+def test_readme_port_of_a_two_group_torch_optimizer() -> None:
+    """The example of /work/notes/optim.md (the README's): weights decayed, biases not, cosine lr,
+    step for step equal to torch.optim.AdamW with two param groups and CosineAnnealingLR."""
+    from jaxmath import lr_scheduler, optim
+
+    params = jaxmath.mlp_init(jax.random.PRNGKey(0), (2, 16, 2), dtype="float64")
+    x = jax.random.normal(jax.random.PRNGKey(1), (32, 2), jnp.float64)
+    y = (x[:, 0] * x[:, 1] > 0).astype(jnp.int32)
+
+    schedule = lr_scheduler.CosineAnnealingLR(lr=1e-2, T_max=40)
+    opt = optim.AdamW(
+        lr=schedule,
+        weight_decay=0.1,
+        weight_decay_mask=lambda p: jax.tree.map(lambda leaf: leaf.ndim == 2, p),
+    )
+    state = opt.init(params)
+
+    @jax.jit
+    def train_step(params: Any, state: Any) -> Any:
+        loss, grads = jaxmath.mlp_loss_and_grad(params, x, y)
+        updates, state = opt.update(grads, state, params)
+        return optax.apply_updates(params, updates), state, loss
+
+    torch_params = [{k: torch.tensor(np.asarray(v)) for k, v in layer.items()} for layer in params]
+    decay = [layer["W"] for layer in torch_params]
+    no_decay = [layer["b"] for layer in torch_params]
+    torch_opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=1e-2,
+    )
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(torch_opt, T_max=40)
+    x_torch, y_torch = torch.tensor(np.asarray(x)), torch.tensor(np.asarray(y)).long()
+    for _ in range(60):  # past T_max: the cosine climbs back, as torch's does
+        params, state, _ = train_step(params, state)
+        for tensor in decay + no_decay:
+            tensor.requires_grad_(True)
+        hidden = torch.relu(x_torch @ torch_params[0]["W"] + torch_params[0]["b"])
+        logits = hidden @ torch_params[1]["W"] + torch_params[1]["b"]
+        torch_opt.zero_grad()
+        torch.nn.functional.cross_entropy(logits, y_torch).backward()
+        torch_opt.step()
+        scheduler.step()
+    for ours, theirs in zip(params, torch_params, strict=True):
+        for key in ("W", "b"):
+            np.testing.assert_allclose(
+                np.asarray(ours[key]), theirs[key].detach().numpy(), rtol=1e-9, atol=1e-12
+            )
