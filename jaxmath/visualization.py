@@ -548,3 +548,141 @@ def plot_gradient_check(
 
 
 __all__ += ["plot_gradient_check"]
+
+
+# ---- loss landscape (landscape) ----
+
+
+def _bilinear(
+    alphas: np.ndarray, betas: np.ndarray, surface: np.ndarray, points: np.ndarray
+) -> Any:
+    """The surface's bilinear interpolation at ``points`` (n, 2), clamped to the grid's edges."""
+    a = np.clip(points[:, 0], alphas[0], alphas[-1])
+    b = np.clip(points[:, 1], betas[0], betas[-1])
+    i = np.clip(np.searchsorted(alphas, a) - 1, 0, len(alphas) - 2)
+    j = np.clip(np.searchsorted(betas, b) - 1, 0, len(betas) - 2)
+    ta = (a - alphas[i]) / (alphas[i + 1] - alphas[i])
+    tb = (b - betas[j]) / (betas[j + 1] - betas[j])
+    return (
+        surface[i, j] * (1 - ta) * (1 - tb)
+        + surface[i + 1, j] * ta * (1 - tb)
+        + surface[i, j + 1] * (1 - ta) * tb
+        + surface[i + 1, j + 1] * ta * tb
+    )
+
+
+def plot_loss_landscape(
+    alphas: Any,
+    betas: Any,
+    surface: Any,
+    trajectories: Mapping[str, Any] | None = None,
+    title: str = "Loss landscape",
+    levels: int = 30,
+    log_scale: bool = False,
+    surface_3d: bool = True,
+    xlabel: str = "direction 1",
+    ylabel: str = "direction 2",
+) -> Figure:
+    r"""Contour map and 3-D surface of a loss grid, with optional optimizer paths on both.
+
+    The course's ``visualization_utils.plot_loss_landscape``: ``surface[i, j]`` is the loss at
+    :math:`\theta + \alpha_i d_1 + \beta_j d_2` (``jaxmath.landscape.loss_surface_2d``). Paths are
+    drawn in the plane's coordinates (``pca_directions``' ``projected``), on the 3-D view at the
+    surface's height there (bilinear interpolation), starting with a circle and ending with a star.
+
+    Args:
+        alphas: shape (A,), increasing; betas: shape (B,), increasing.
+        surface: shape (A, B); non-finite values are left blank.
+        trajectories: name -> coordinates of shape (T, 2).
+        levels: contour levels.
+        log_scale: show log10 of the loss (losses must be > 0), which spreads the levels of a
+            sharp minimum.
+        surface_3d: add the 3-D panel (default) or draw the contour map alone.
+
+    Returns:
+        A Figure with a contour axes (and its colorbar) and, with ``surface_3d``, a 3-D axes.
+    """
+    alphas, betas = _one_dimensional("alphas", alphas), _one_dimensional("betas", betas)
+    surface = np.asarray(surface, dtype=float)
+    if surface.shape != (alphas.size, betas.size):
+        raise ValueError(
+            f"surface must have shape (len(alphas), len(betas)) = {(alphas.size, betas.size)}, "
+            f"got {surface.shape}"
+        )
+    if alphas.size < 2 or betas.size < 2:
+        raise ValueError(f"a landscape needs at least 2 x 2 points, got {surface.shape}")
+    if log_scale:
+        if np.any(surface[np.isfinite(surface)] <= 0):
+            raise ValueError("log_scale needs losses > 0")
+        surface = np.log10(surface)
+    paths = {}
+    for name, coordinates in (trajectories or {}).items():
+        coordinates = np.asarray(coordinates, dtype=float)
+        if coordinates.ndim != 2 or coordinates.shape[1] != 2:
+            raise ValueError(
+                f"trajectories[{name!r}] must have shape (T, 2), got {coordinates.shape}"
+            )
+        paths[name] = coordinates
+    figure = Figure(figsize=(10.5 if surface_3d else 5.2, 4.3), layout="constrained")
+    contour_axes = figure.add_subplot(1, 2 if surface_3d else 1, 1)
+    grid_a, grid_b = np.meshgrid(alphas, betas, indexing="ij")
+    filled = contour_axes.contourf(grid_a, grid_b, surface, levels=levels, cmap="viridis")
+    contour_axes.contour(grid_a, grid_b, surface, levels=levels, colors="k", linewidths=0.3)
+    figure.colorbar(filled, ax=contour_axes, label="log10 loss" if log_scale else "loss")
+    for name, path in paths.items():
+        (line,) = contour_axes.plot(path[:, 0], path[:, 1], "-", linewidth=1.5, label=name)
+        contour_axes.plot(*path[0], "o", color=line.get_color())
+        contour_axes.plot(*path[-1], "*", color=line.get_color(), markersize=11)
+    _label_axes(contour_axes, title, xlabel, ylabel)
+    if surface_3d:
+        surface_axes = figure.add_subplot(1, 2, 2, projection="3d")
+        surface_axes.plot_surface(
+            grid_a, grid_b, np.ma.masked_invalid(surface), cmap="viridis", linewidth=0, alpha=0.85
+        )
+        for name, path in paths.items():
+            heights = _bilinear(alphas, betas, surface, path)
+            surface_axes.plot(path[:, 0], path[:, 1], heights, "-", linewidth=2, label=name)
+        surface_axes.set(xlabel=xlabel, ylabel=ylabel, zlabel="log10 loss" if log_scale else "loss")
+        surface_axes.set_title(f"{title} (3-D)")
+    return figure
+
+
+def plot_spectral_density(
+    densities: Mapping[str, tuple[Any, Any]],
+    markers: Mapping[str, Sequence[float]] | None = None,
+    title: str = "Hessian eigenvalue density",
+    log_scale: bool = True,
+    floor: float = 1e-8,
+) -> Figure:
+    """Eigenvalue densities (stochastic Lanczos quadrature) overlaid, e.g. two solutions' Hessians.
+
+    Args:
+        densities: name -> (grid, density), each of shape (n,)
+            (``jaxmath.landscape.hessian_spectral_density``'s ``grid`` and ``density``).
+        markers: name -> eigenvalues to mark with dashed vertical lines in that curve's colour
+            (e.g. the top eigenvalues from ``hessian_eigs``).
+        log_scale: logarithmic density axis (as Ghorbani et al. 2019 draw it), values below
+            ``floor`` clipped to it.
+
+    Returns:
+        A Figure with one axes, one curve per entry.
+    """
+    if not densities:
+        raise ValueError("densities must hold at least one curve, got none")
+    figure, (axes,) = _figure(width=6.0)
+    for name, (grid, density) in densities.items():
+        grid = _one_dimensional(f"densities[{name!r}] grid", grid)
+        density = _one_dimensional(f"densities[{name!r}] density", density)
+        if grid.shape != density.shape:
+            raise ValueError(
+                f"densities[{name!r}] must hold grid and density of one shape, got "
+                f"{grid.shape} and {density.shape}"
+            )
+        (line,) = axes.plot(grid, np.maximum(density, floor) if log_scale else density, label=name)
+        for value in (markers or {}).get(name, ()):
+            axes.axvline(float(value), color=line.get_color(), linestyle="--", linewidth=0.8)
+    _label_axes(axes, title, "eigenvalue", "density", log_scale=log_scale)
+    return figure
+
+
+__all__ += ["plot_loss_landscape", "plot_spectral_density"]
