@@ -253,12 +253,15 @@ def stable_rank(a: torch.Tensor) -> torch.Tensor:
 
 
 def _cholesky_rows(P: torch.Tensor) -> torch.Tensor:
-    """Rows of P (l, n) made (nearly) orthonormal by shifted Cholesky-QR (see jaxmath)."""
+    """Rows of P (l, n) made orthonormal by shifted Cholesky-QR, shift sqrt(n) eps tr(P P^T) + tiny;
+    Householder QR of P^T if the factorisation still fails (see jaxmath)."""
     rows, n = P.shape
     gram = P @ P.T
     info = torch.finfo(P.dtype)
-    shift = info.eps * (rows * n + rows * (rows + 1)) * torch.trace(gram) + info.tiny
-    L = torch.linalg.cholesky(gram + shift * torch.eye(rows, dtype=P.dtype))
+    shift = math.sqrt(n) * info.eps * torch.trace(gram) + info.tiny
+    L, failed = torch.linalg.cholesky_ex(gram + shift * torch.eye(rows, dtype=P.dtype))
+    if bool(failed) or not bool(torch.isfinite(L).all()):
+        return torch.linalg.qr(P.T)[0].T
     return torch.linalg.solve_triangular(L, P, upper=False)
 
 
