@@ -43,10 +43,11 @@ TOLERANCES: Mapping[str, Mapping[str, Tolerance]] = {
     # O(eps_mach / h) with h = eps_mach^(1/3) leave ~eps_mach^(2/3): 4e-11 in float64, 2.5e-5 in
     # float32, times the function's scale.
     "finite_difference": {"float32": Tolerance(1e-2, 1e-3), "float64": Tolerance(1e-6, 1e-8)},
-    # (distributions) log-densities at extreme parameters where terms of ~1e4 cancel to O(1)
-    # (lgamma(1e3) in Beta/Gamma, xlogy(1e4, 1e4) in Poisson): float32's rounding of the terms sets
-    # the error, worst measured 7.8e-4 absolute (Beta log_prob at concentrations 1e3) vs scipy.
-    "cancellation": {"float32": Tolerance(1e-5, 2e-3), "float64": Tolerance(1e-10, 1e-10)},
+    # (distributions) Special functions: float32 log-densities at extreme parameters where terms of
+    # ~6e3 cancel to O(1) (lgamma(1e3) in Beta/Gamma, xlogy(1e4, 1e4) in Poisson; worst measured
+    # 7.8e-4 absolute vs scipy, float32's rounding of the terms), and float64 gradients through
+    # digamma, where JAX's and torch's trigamma differ by up to 2.2e-8 relative (Beta KL).
+    "special_function": {"float32": Tolerance(1e-5, 2e-3), "float64": Tolerance(5e-8, 1e-9)},
     # Optimizer trajectories (cases_optim.py): params after 250 updates, each update a few ulp off
     # torch's (XLA fuses/reorders), compounded along the path. Worst measured vs torch.optim: float32
     # 3.3e-6 abs at |p| ~ 4.6 (AdamW defaults), 8e-7 abs near 0; float64 3.7e-13 relative.
