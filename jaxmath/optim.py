@@ -52,11 +52,19 @@ from jaxmath._validation import check_scalar_in_range
 
 __all__ = [
     "SGD",
+    "Adadelta",
+    "AdadeltaState",
     "Adagrad",
     "AdagradState",
     "Adam",
     "AdamState",
     "AdamW",
+    "Adamax",
+    "AdamaxState",
+    "NAdam",
+    "NAdamState",
+    "RAdam",
+    "RAdamState",
     "RMSprop",
     "RMSpropState",
     "SGDState",
@@ -752,5 +760,394 @@ def Adagrad(  # noqa: N802
             updates.append(-_cast(clr, g) * (g / (jnp.sqrt(s) + eps)))
             sums.append(s)
         return treedef.unflatten(updates), AdagradState(state.count + 1, treedef.unflatten(sums))
+
+    return optax.GradientTransformation(init, update)
+
+
+# ------------------------------------------------------------------------------------------------
+# Adadelta, Adamax, NAdam, RAdam (issue 19)
+# ------------------------------------------------------------------------------------------------
+
+
+def _decay_parts(
+    g: jax.Array, p: jax.Array, decay: bool, decoupled: bool, weight_decay: float
+) -> jax.Array:
+    """Coupled L2: the gradient with ``weight_decay * p`` added (decoupled decay is applied to the
+    update by :func:`_decoupled`)."""
+    return g + weight_decay * p if decay and not decoupled else g
+
+
+def _decoupled(u: jax.Array, p: jax.Array, lr_t: jax.Array, weight_decay: float) -> jax.Array:
+    """torch's ``p.mul_(1 - lr * wd)`` before the step, folded into the update (see Adam)."""
+    return (p * _cast(1 - lr_t * weight_decay, p) - p) + u
+
+
+class AdadeltaState(NamedTuple):
+    """State of :func:`Adadelta`."""
+
+    count: jax.Array  # () int32: steps taken
+    square_avg: Any  # params-shaped: running mean of g^2
+    acc_delta: Any  # params-shaped: running mean of the squared updates
+
+
+def Adadelta(  # noqa: N802
+    lr: ScalarOrSchedule = 1.0,
+    rho: float = 0.9,
+    eps: float = 1e-6,
+    weight_decay: float = 0,
+    maximize: bool = False,
+    weight_decay_mask: MaskOrFn = None,
+) -> optax.GradientTransformation:
+    r"""Adadelta, as ``torch.optim.Adadelta`` (torch 2.13).
+
+    .. math::
+       \begin{aligned}
+       &\textbf{for}\ t = 1, 2, \ldots\ \textbf{do}\\
+       &\quad g_t \leftarrow \nabla f(\theta_{t-1})\ (\text{negated if maximize});\
+             \textbf{if}\ \lambda \ne 0:\ g_t \leftarrow g_t + \lambda\theta_{t-1}\\
+       &\quad v_t \leftarrow \rho v_{t-1} + (1-\rho) g_t^2\\
+       &\quad \Delta x_t \leftarrow \frac{\sqrt{u_{t-1} + \epsilon}}{\sqrt{v_t + \epsilon}}\, g_t\\
+       &\quad u_t \leftarrow \rho u_{t-1} + (1-\rho) \Delta x_t^2\\
+       &\quad \theta_t \leftarrow \theta_{t-1} - \gamma \Delta x_t\\
+       \end{aligned}
+
+    eps sits inside both roots. ``optax.adadelta(lr, rho, eps)`` is the same rule (up to rounding)
+    for weight_decay = 0.
+
+    Args: lr (default: 1.0), rho in [0, 1] (default: 0.9), eps >= 0 (default: 1e-6),
+    weight_decay (default: 0), maximize (default: False), weight_decay_mask (default: None).
+
+    Reference: Zeiler, "ADADELTA", 2012; ``torch.optim.Adadelta``.
+    """
+    check_lr(lr)
+    check_scalar_in_range("rho", rho, 0.0, 1.0)
+    check_nonnegative("eps", eps)
+    check_nonnegative("weight_decay", weight_decay)
+    check_bool("maximize", maximize)
+    check_mask(weight_decay_mask)
+
+    def init(params: Any) -> AdadeltaState:
+        if weight_decay != 0:
+            resolve_mask(weight_decay_mask, params)
+        return AdadeltaState(_count(), _zeros_like_tree(params), _zeros_like_tree(params))
+
+    def update(grads: Any, state: AdadeltaState, params: Any = None) -> tuple[Any, AdadeltaState]:
+        treedef, grad_leaves, param_leaves = _prepare(
+            grads, state.square_avg, params, weight_decay != 0, "Adadelta"
+        )
+        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        lr_t = learning_rate(lr, state.count)
+        columns: list[list[Any]] = [[], [], []]
+        for index, (g, p, v, u_avg) in enumerate(
+            zip(
+                grad_leaves,
+                param_leaves,
+                jax.tree.leaves(state.square_avg),
+                jax.tree.leaves(state.acc_delta),
+                strict=True,
+            )
+        ):
+            g = -g if maximize else g
+            if weight_decay != 0 and decays[index]:
+                g = g + weight_decay * p
+            v = v * rho + ((1.0 - rho) * g) * g
+            delta = jnp.sqrt(u_avg + eps) / jnp.sqrt(v + eps) * g
+            u_avg = u_avg * rho + ((1.0 - rho) * delta) * delta
+            for column, value in zip(columns, (-_cast(lr_t, g) * delta, v, u_avg), strict=True):
+                column.append(value)
+        updates, square_avg, acc_delta = columns
+        return treedef.unflatten(updates), AdadeltaState(
+            state.count + 1, treedef.unflatten(square_avg), treedef.unflatten(acc_delta)
+        )
+
+    return optax.GradientTransformation(init, update)
+
+
+class AdamaxState(NamedTuple):
+    """State of :func:`Adamax`."""
+
+    count: jax.Array  # () int32: steps taken
+    exp_avg: Any  # params-shaped: first moment
+    exp_inf: Any  # params-shaped: exponentially weighted infinity norm
+
+
+def Adamax(  # noqa: N802
+    lr: ScalarOrSchedule = 2e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0,
+    maximize: bool = False,
+    weight_decay_mask: MaskOrFn = None,
+) -> optax.GradientTransformation:
+    r"""Adamax (Adam with the infinity norm), as ``torch.optim.Adamax`` (torch 2.13).
+
+    .. math::
+       \begin{aligned}
+       &\quad m_t \leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t \quad (\text{torch.lerp})\\
+       &\quad u_t \leftarrow \max(\beta_2 u_{t-1}, |g_t| + \epsilon)\\
+       &\quad \theta_t \leftarrow \theta_{t-1} - \frac{\gamma}{1-\beta_1^t}\,\frac{m_t}{u_t}
+       \end{aligned}
+
+    with coupled L2 weight decay added to g first. eps is added to |g| *inside* the max (torch's
+    form); ``optax.adamax`` adds it to the denominator instead (``m / (u + eps)``), so the two differ
+    by ~eps/|g|.
+
+    Args: lr (default: 2e-3), betas in [0, 1) (default: (0.9, 0.999)), eps (default: 1e-8),
+    weight_decay (default: 0), maximize, weight_decay_mask.
+
+    Reference: Kingma & Ba, "Adam", section 7.1; ``torch.optim.Adamax``.
+    """
+    check_lr(lr)
+    check_nonnegative("eps", eps)
+    beta1, beta2 = check_betas(betas)
+    check_nonnegative("weight_decay", weight_decay)
+    check_bool("maximize", maximize)
+    check_mask(weight_decay_mask)
+
+    def init(params: Any) -> AdamaxState:
+        if weight_decay != 0:
+            resolve_mask(weight_decay_mask, params)
+        return AdamaxState(_count(), _zeros_like_tree(params), _zeros_like_tree(params))
+
+    def update(grads: Any, state: AdamaxState, params: Any = None) -> tuple[Any, AdamaxState]:
+        treedef, grad_leaves, param_leaves = _prepare(
+            grads, state.exp_avg, params, weight_decay != 0, "Adamax"
+        )
+        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        lr_t = learning_rate(lr, state.count)
+        step_t = (state.count + 1).astype(scalar_dtype())
+        clr = lr_t / bias_correction(beta1, step_t)
+        columns: list[list[Any]] = [[], [], []]
+        for index, (g, p, m, u_inf) in enumerate(
+            zip(
+                grad_leaves,
+                param_leaves,
+                jax.tree.leaves(state.exp_avg),
+                jax.tree.leaves(state.exp_inf),
+                strict=True,
+            )
+        ):
+            g = -g if maximize else g
+            if weight_decay != 0 and decays[index]:
+                g = g + weight_decay * p
+            m = lerp(m, g, 1.0 - beta1)
+            u_inf = jnp.maximum(u_inf * beta2, jnp.abs(g) + eps)
+            for column, value in zip(
+                columns, (-_cast(clr, g) * (m / u_inf), m, u_inf), strict=True
+            ):
+                column.append(value)
+        updates, exp_avg, exp_inf = columns
+        return treedef.unflatten(updates), AdamaxState(
+            state.count + 1, treedef.unflatten(exp_avg), treedef.unflatten(exp_inf)
+        )
+
+    return optax.GradientTransformation(init, update)
+
+
+class NAdamState(NamedTuple):
+    """State of :func:`NAdam`."""
+
+    count: jax.Array  # () int32: steps taken
+    mu_product: jax.Array  # () float32: prod of mu_1..mu_t, in float32 as torch keeps it
+    exp_avg: Any  # params-shaped: first moment
+    exp_avg_sq: Any  # params-shaped: second moment
+
+
+def NAdam(  # noqa: N802
+    lr: ScalarOrSchedule = 2e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0,
+    momentum_decay: float = 4e-3,
+    decoupled_weight_decay: bool = False,
+    maximize: bool = False,
+    weight_decay_mask: MaskOrFn = None,
+) -> optax.GradientTransformation:
+    r"""NAdam (Adam with Nesterov momentum), as ``torch.optim.NAdam`` (torch 2.13).
+
+    .. math::
+       \begin{aligned}
+       &\quad \mu_t \leftarrow \beta_1 (1 - \tfrac12\, 0.96^{t\psi}),\quad
+             \mu_{t+1} \leftarrow \beta_1 (1 - \tfrac12\, 0.96^{(t+1)\psi})\\
+       &\quad m_t \leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t,\quad
+             v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2\\
+       &\quad d_t \leftarrow \sqrt{v_t / (1 - \beta_2^t)} + \epsilon\\
+       &\quad \theta_t \leftarrow \theta_{t-1}
+             - \gamma \frac{1-\mu_t}{1 - \prod_{i\le t}\mu_i}\frac{g_t}{d_t}
+             - \gamma \frac{\mu_{t+1}}{1 - \prod_{i\le t+1}\mu_i}\frac{m_t}{d_t}
+       \end{aligned}
+
+    with :math:`\psi` = momentum_decay, and weight decay coupled (L2 on g) or decoupled (AdamW's).
+    torch keeps :math:`\prod \mu_i` in a float32 0-d tensor (its default dtype) whatever the
+    params' dtype; so do we (``state.mu_product``), or float64 params would drift from torch by ~1e-8.
+
+    .. warning:: ``optax.nadam`` uses a constant :math:`\mu = \beta_1` (no 0.96 schedule and no
+       product of mus), so it does not reproduce torch's NAdam.
+
+    Args: lr (default: 2e-3), betas (default: (0.9, 0.999)), eps (default: 1e-8), weight_decay
+    (default: 0), momentum_decay :math:`\psi` >= 0 (default: 4e-3), decoupled_weight_decay
+    (default: False), maximize, weight_decay_mask.
+
+    Reference: Dozat, "Incorporating Nesterov Momentum into Adam", ICLR 2016 workshop;
+    ``torch.optim.NAdam``.
+    """
+    check_lr(lr)
+    check_nonnegative("eps", eps)
+    beta1, beta2 = check_betas(betas)
+    check_nonnegative("weight_decay", weight_decay)
+    check_nonnegative("momentum_decay", momentum_decay)
+    check_bool("decoupled_weight_decay", decoupled_weight_decay)
+    check_bool("maximize", maximize)
+    check_mask(weight_decay_mask)
+
+    def init(params: Any) -> NAdamState:
+        if weight_decay != 0:
+            resolve_mask(weight_decay_mask, params)
+        return NAdamState(
+            _count(), jnp.ones((), jnp.float32), _zeros_like_tree(params), _zeros_like_tree(params)
+        )
+
+    def update(grads: Any, state: NAdamState, params: Any = None) -> tuple[Any, NAdamState]:
+        treedef, grad_leaves, param_leaves = _prepare(
+            grads, state.exp_avg, params, weight_decay != 0, "NAdam"
+        )
+        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        lr_t = learning_rate(lr, state.count)
+        step = (state.count + 1).astype(scalar_dtype())
+        bias_correction2 = bias_correction(beta2, step)
+        decay_base = jnp.asarray(0.96, scalar_dtype())
+        mu = beta1 * (1.0 - 0.5 * decay_base ** (step * momentum_decay))
+        mu_next = beta1 * (1.0 - 0.5 * decay_base ** ((step + 1) * momentum_decay))
+        mu_product = state.mu_product * mu.astype(jnp.float32)  # rounded as torch's float32 `*=`
+        product = mu_product.astype(scalar_dtype())
+        grad_scale = -lr_t * (1.0 - mu) / (1.0 - product)
+        avg_scale = (-lr_t * mu_next) / (1.0 - product * mu_next)
+        columns: list[list[Any]] = [[], [], []]
+        for index, (g, p, m, v) in enumerate(
+            zip(
+                grad_leaves,
+                param_leaves,
+                jax.tree.leaves(state.exp_avg),
+                jax.tree.leaves(state.exp_avg_sq),
+                strict=True,
+            )
+        ):
+            g = -g if maximize else g
+            decay = weight_decay != 0 and decays[index]
+            g = _decay_parts(g, p, decay, decoupled_weight_decay, weight_decay)
+            m = lerp(m, g, 1.0 - beta1)
+            v = v * beta2 + ((1.0 - beta2) * g) * g
+            denom = jnp.sqrt(v / _cast(bias_correction2, v)) + eps
+            u = _cast(grad_scale, g) * (g / denom) + _cast(avg_scale, g) * (m / denom)
+            if decay and decoupled_weight_decay:
+                u = _decoupled(u, p, lr_t, weight_decay)
+            for column, value in zip(columns, (u, m, v), strict=True):
+                column.append(value)
+        updates, exp_avg, exp_avg_sq = columns
+        return treedef.unflatten(updates), NAdamState(
+            state.count + 1, mu_product, treedef.unflatten(exp_avg), treedef.unflatten(exp_avg_sq)
+        )
+
+    return optax.GradientTransformation(init, update)
+
+
+class RAdamState(NamedTuple):
+    """State of :func:`RAdam`."""
+
+    count: jax.Array  # () int32: steps taken
+    exp_avg: Any  # params-shaped: first moment
+    exp_avg_sq: Any  # params-shaped: second moment
+
+
+def RAdam(  # noqa: N802
+    lr: ScalarOrSchedule = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0,
+    decoupled_weight_decay: bool = False,
+    maximize: bool = False,
+    weight_decay_mask: MaskOrFn = None,
+) -> optax.GradientTransformation:
+    r"""RAdam (rectified Adam), as ``torch.optim.RAdam`` (torch 2.13).
+
+    .. math::
+       \begin{aligned}
+       &\quad m_t, v_t \text{ as Adam};\ \hat m_t \leftarrow m_t / (1-\beta_1^t)\\
+       &\quad \rho_\infty \leftarrow 2/(1-\beta_2) - 1,\quad
+             \rho_t \leftarrow \rho_\infty - 2t\beta_2^t/(1-\beta_2^t)\\
+       &\quad \textbf{if}\ \rho_t > 5:\
+             r_t \leftarrow \sqrt{\frac{(\rho_t-4)(\rho_t-2)\rho_\infty}
+                                       {(\rho_\infty-4)(\rho_\infty-2)\rho_t}},\
+             \theta_t \leftarrow \theta_{t-1} - \gamma\,\hat m_t\,
+             \frac{\sqrt{1-\beta_2^t}}{\sqrt{v_t} + \epsilon}\, r_t\\
+       &\quad \textbf{else}:\ \theta_t \leftarrow \theta_{t-1} - \gamma\,\hat m_t
+             \quad (\text{SGD with momentum while the variance estimate is unreliable})
+       \end{aligned}
+
+    The switch depends only on t (the first 5 steps with the default beta2 take the un-adapted
+    branch). Weight decay coupled or decoupled, as NAdam. ``optax.radam`` uses a threshold of 5 too,
+    but eps inside its own form; it is not tested as equal.
+
+    Args: lr (default: 1e-3), betas (default: (0.9, 0.999)), eps (default: 1e-8), weight_decay
+    (default: 0), decoupled_weight_decay (default: False), maximize, weight_decay_mask.
+
+    Reference: Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond", ICLR 2020;
+    ``torch.optim.RAdam``.
+    """
+    check_lr(lr)
+    check_nonnegative("eps", eps)
+    beta1, beta2 = check_betas(betas)
+    check_nonnegative("weight_decay", weight_decay)
+    check_bool("decoupled_weight_decay", decoupled_weight_decay)
+    check_bool("maximize", maximize)
+    check_mask(weight_decay_mask)
+
+    def init(params: Any) -> RAdamState:
+        if weight_decay != 0:
+            resolve_mask(weight_decay_mask, params)
+        return RAdamState(_count(), _zeros_like_tree(params), _zeros_like_tree(params))
+
+    def update(grads: Any, state: RAdamState, params: Any = None) -> tuple[Any, RAdamState]:
+        treedef, grad_leaves, param_leaves = _prepare(
+            grads, state.exp_avg, params, weight_decay != 0, "RAdam"
+        )
+        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        lr_t = learning_rate(lr, state.count)
+        step = (state.count + 1).astype(scalar_dtype())
+        bias_correction1 = bias_correction(beta1, step)
+        bias_correction2 = bias_correction(beta2, step)
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 * step * (1.0 - bias_correction2) / bias_correction2
+        rectified = rho_t > 5.0
+        safe_rho = jnp.where(rectified, rho_t, 6.0)
+        rect = jnp.sqrt(
+            (safe_rho - 4) * (safe_rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * safe_rho)
+        )
+        columns: list[list[Any]] = [[], [], []]
+        for index, (g, p, m, v) in enumerate(
+            zip(
+                grad_leaves,
+                param_leaves,
+                jax.tree.leaves(state.exp_avg),
+                jax.tree.leaves(state.exp_avg_sq),
+                strict=True,
+            )
+        ):
+            g = -g if maximize else g
+            decay = weight_decay != 0 and decays[index]
+            g = _decay_parts(g, p, decay, decoupled_weight_decay, weight_decay)
+            m = lerp(m, g, 1.0 - beta1)
+            v = v * beta2 + ((1.0 - beta2) * g) * g
+            step_m = (m / _cast(bias_correction1, m)) * _cast(lr_t, m)
+            adaptive = _cast(jnp.sqrt(bias_correction2), v) / (jnp.sqrt(v) + eps)
+            u = -jnp.where(rectified, step_m * adaptive * _cast(rect, m), step_m)
+            if decay and decoupled_weight_decay:
+                u = _decoupled(u, p, lr_t, weight_decay)
+            for column, value in zip(columns, (u, m, v), strict=True):
+                column.append(value)
+        updates, exp_avg, exp_avg_sq = columns
+        return treedef.unflatten(updates), RAdamState(
+            state.count + 1, treedef.unflatten(exp_avg), treedef.unflatten(exp_avg_sq)
+        )
 
     return optax.GradientTransformation(init, update)

@@ -341,6 +341,45 @@ OPTIMIZER_SETTINGS: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("tuple", {"lr": 0.2, "schedule": ("LinearLR", {"start_factor": 0.5, "total_iters": 50})}),
         ("mlp", {"lr": 0.1, "weight_decay": 0.2, "weight_decay_mask": "tree"}),
     ],
+    "Adadelta": [
+        ("dict", {}),
+        ("dict", {"rho": 0.95, "eps": 1e-5}),
+        ("mlp", {"lr": 0.5, "weight_decay": 0.1, "maximize": True}),
+        ("tuple", {"lr": 2.0, "weight_decay": 0.2, "weight_decay_mask": "function"}),
+        ("array", {"lr": 1.0, "schedule": ("ExponentialLR", {"gamma": 0.995})}),
+    ],
+    "Adamax": [
+        ("dict", {}),
+        ("array", {"lr": 0.02}),
+        ("dict", {"lr": 0.02, "weight_decay": 0.1, "betas": (0.5, 0.99)}),
+        ("mlp", {"lr": 0.02, "maximize": True, "eps": 1e-4}),
+        ("tuple", {"lr": 0.02, "weight_decay": 0.2, "weight_decay_mask": "tree"}),
+    ],
+    "NAdam": [
+        ("dict", {}),
+        ("array", {"lr": 0.01}),
+        ("dict", {"lr": 0.01, "weight_decay": 0.1}),
+        (
+            "mlp",
+            {
+                "lr": 0.01,
+                "weight_decay": 0.1,
+                "decoupled_weight_decay": True,
+                "momentum_decay": 0.01,
+            },
+        ),
+        ("tuple", {"lr": 0.01, "maximize": True, "betas": (0.8, 0.99)}),
+        ("mlp", {"lr": 0.01, "weight_decay": 0.2, "weight_decay_mask": "function"}),
+        ("dict", {"lr": 0.02, "schedule": ("StepLR", {"step_size": 50, "gamma": 0.5})}),
+    ],
+    "RAdam": [
+        ("dict", {}),
+        ("array", {"lr": 0.02}),
+        ("dict", {"lr": 0.02, "weight_decay": 0.1}),
+        ("mlp", {"lr": 0.02, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+        ("tuple", {"lr": 0.02, "maximize": True, "betas": (0.9, 0.9)}),
+        ("mlp", {"lr": 0.02, "weight_decay": 0.2, "weight_decay_mask": "tree"}),
+    ],
 }
 
 
@@ -392,7 +431,7 @@ def optimizer_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
             "Invalid weight_decay value",
             weight_decay=-0.1,
         )
-        if name in ("Adam", "AdamW"):
+        if name in ("Adam", "AdamW", "Adamax", "NAdam", "RAdam"):
             yield rejected(
                 "beta1 = 1",
                 r"betas\[0\] must be in \[0, 1\), got 1.0",
@@ -435,6 +474,15 @@ def optimizer_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
         if name == "RMSprop":
             yield rejected(
                 "alpha < 0", r"alpha must be >= 0.0, got -0.5", "Invalid alpha", alpha=-0.5
+            )
+        if name == "Adadelta":
+            yield rejected("rho > 1", r"rho must be <= 1.0, got 1.5", "Invalid rho value", rho=1.5)
+        if name == "NAdam":
+            yield rejected(
+                "momentum_decay < 0",
+                r"momentum_decay must be >= 0.0, got -0.1",
+                "Invalid momentum_decay value",
+                momentum_decay=-0.1,
             )
         if name == "Adagrad":
             yield rejected(

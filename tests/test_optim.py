@@ -25,7 +25,7 @@ from parity_tests.cases_optim import (
 from parity_tests.harness import TORCH, leaves, rng_for, to_framework, tolerance
 from torch_ref import optim as to
 
-OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad")
+OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam")
 OPTIMIZER_CASES = [c for c in OPTIM_CASES if c.module == "optim" and c.name in OPTIMIZERS]
 
 

@@ -23,11 +23,19 @@ from torch_ref._validation import check_scalar_in_range
 
 __all__ = [
     "SGD",
+    "Adadelta",
+    "AdadeltaState",
     "Adagrad",
     "AdagradState",
     "Adam",
     "AdamState",
     "AdamW",
+    "Adamax",
+    "AdamaxState",
+    "NAdam",
+    "NAdamState",
+    "RAdam",
+    "RAdamState",
     "RMSprop",
     "RMSpropState",
     "SGDState",
@@ -575,6 +583,293 @@ def Adagrad(  # noqa: N802
             sums.append(s)
         return tree_unflatten(grads, updates), AdagradState(
             state.count + 1, tree_unflatten(grads, sums)
+        )
+
+    return GradientTransformation(init, update)
+
+
+# ------------------------------------------------------------------------------------------------
+# Adadelta, Adamax, NAdam, RAdam (issue 19)
+# ------------------------------------------------------------------------------------------------
+
+
+def _decoupled(u: torch.Tensor, p: torch.Tensor, lr_t: float, weight_decay: float) -> torch.Tensor:
+    return (p * (1 - lr_t * weight_decay) - p) + u
+
+
+class AdadeltaState(NamedTuple):
+    count: torch.Tensor  # () int64: steps taken
+    square_avg: Any  # params-shaped
+    acc_delta: Any  # params-shaped
+
+
+def Adadelta(  # noqa: N802
+    lr: ScalarOrSchedule = 1.0,
+    rho: float = 0.9,
+    eps: float = 1e-6,
+    weight_decay: float = 0,
+    maximize: bool = False,
+    weight_decay_mask: MaskOrFn = None,
+) -> GradientTransformation:
+    """torch.optim.Adadelta, functionally; see jaxmath.optim.Adadelta for the algorithm."""
+    check_lr(lr)
+    check_scalar_in_range("rho", rho, 0.0, 1.0)
+    check_nonnegative("eps", eps)
+    check_nonnegative("weight_decay", weight_decay)
+    check_bool("maximize", maximize)
+    check_mask(weight_decay_mask)
+
+    def init(params: Any) -> AdadeltaState:
+        if weight_decay != 0:
+            resolve_mask(weight_decay_mask, params)
+        return AdadeltaState(_count(), _zeros_like_tree(params), _zeros_like_tree(params))
+
+    def update(grads: Any, state: AdadeltaState, params: Any = None) -> tuple[Any, AdadeltaState]:
+        grad_leaves, param_leaves = _prepare(
+            grads, state.square_avg, params, weight_decay != 0, "Adadelta"
+        )
+        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        lr_t = learning_rate(lr, state.count)
+        columns: list[list[Any]] = [[], [], []]
+        for index, (g, p, v, u_avg) in enumerate(
+            zip(
+                grad_leaves,
+                param_leaves,
+                tree_leaves(state.square_avg),
+                tree_leaves(state.acc_delta),
+                strict=True,
+            )
+        ):
+            g = -g if maximize else g
+            if weight_decay != 0 and decays[index]:
+                g = g + weight_decay * p
+            v = v * rho + ((1.0 - rho) * g) * g
+            delta = torch.sqrt(u_avg + eps) / torch.sqrt(v + eps) * g
+            u_avg = u_avg * rho + ((1.0 - rho) * delta) * delta
+            for column, value in zip(columns, (-lr_t * delta, v, u_avg), strict=True):
+                column.append(value)
+        updates, square_avg, acc_delta = columns
+        return tree_unflatten(grads, updates), AdadeltaState(
+            state.count + 1, tree_unflatten(grads, square_avg), tree_unflatten(grads, acc_delta)
+        )
+
+    return GradientTransformation(init, update)
+
+
+class AdamaxState(NamedTuple):
+    count: torch.Tensor  # () int64: steps taken
+    exp_avg: Any  # params-shaped
+    exp_inf: Any  # params-shaped
+
+
+def Adamax(  # noqa: N802
+    lr: ScalarOrSchedule = 2e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0,
+    maximize: bool = False,
+    weight_decay_mask: MaskOrFn = None,
+) -> GradientTransformation:
+    """torch.optim.Adamax, functionally; see jaxmath.optim.Adamax for the algorithm."""
+    check_lr(lr)
+    check_nonnegative("eps", eps)
+    beta1, beta2 = check_betas(betas)
+    check_nonnegative("weight_decay", weight_decay)
+    check_bool("maximize", maximize)
+    check_mask(weight_decay_mask)
+
+    def init(params: Any) -> AdamaxState:
+        if weight_decay != 0:
+            resolve_mask(weight_decay_mask, params)
+        return AdamaxState(_count(), _zeros_like_tree(params), _zeros_like_tree(params))
+
+    def update(grads: Any, state: AdamaxState, params: Any = None) -> tuple[Any, AdamaxState]:
+        grad_leaves, param_leaves = _prepare(
+            grads, state.exp_avg, params, weight_decay != 0, "Adamax"
+        )
+        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        lr_t = learning_rate(lr, state.count)
+        clr = lr_t / bias_correction(beta1, int(state.count) + 1)
+        columns: list[list[Any]] = [[], [], []]
+        for index, (g, p, m, u_inf) in enumerate(
+            zip(
+                grad_leaves,
+                param_leaves,
+                tree_leaves(state.exp_avg),
+                tree_leaves(state.exp_inf),
+                strict=True,
+            )
+        ):
+            g = -g if maximize else g
+            if weight_decay != 0 and decays[index]:
+                g = g + weight_decay * p
+            m = lerp(m, g, 1.0 - beta1)
+            u_inf = torch.maximum(u_inf * beta2, g.abs() + eps)
+            for column, value in zip(columns, (-clr * (m / u_inf), m, u_inf), strict=True):
+                column.append(value)
+        updates, exp_avg, exp_inf = columns
+        return tree_unflatten(grads, updates), AdamaxState(
+            state.count + 1, tree_unflatten(grads, exp_avg), tree_unflatten(grads, exp_inf)
+        )
+
+    return GradientTransformation(init, update)
+
+
+class NAdamState(NamedTuple):
+    count: torch.Tensor  # () int64: steps taken
+    mu_product: torch.Tensor  # () float32, as torch keeps it
+    exp_avg: Any  # params-shaped
+    exp_avg_sq: Any  # params-shaped
+
+
+def NAdam(  # noqa: N802
+    lr: ScalarOrSchedule = 2e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0,
+    momentum_decay: float = 4e-3,
+    decoupled_weight_decay: bool = False,
+    maximize: bool = False,
+    weight_decay_mask: MaskOrFn = None,
+) -> GradientTransformation:
+    """torch.optim.NAdam, functionally; see jaxmath.optim.NAdam for the algorithm."""
+    check_lr(lr)
+    check_nonnegative("eps", eps)
+    beta1, beta2 = check_betas(betas)
+    check_nonnegative("weight_decay", weight_decay)
+    check_nonnegative("momentum_decay", momentum_decay)
+    check_bool("decoupled_weight_decay", decoupled_weight_decay)
+    check_bool("maximize", maximize)
+    check_mask(weight_decay_mask)
+
+    def init(params: Any) -> NAdamState:
+        if weight_decay != 0:
+            resolve_mask(weight_decay_mask, params)
+        return NAdamState(
+            _count(),
+            torch.ones((), dtype=torch.float32),
+            _zeros_like_tree(params),
+            _zeros_like_tree(params),
+        )
+
+    def update(grads: Any, state: NAdamState, params: Any = None) -> tuple[Any, NAdamState]:
+        grad_leaves, param_leaves = _prepare(
+            grads, state.exp_avg, params, weight_decay != 0, "NAdam"
+        )
+        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        lr_t = learning_rate(lr, state.count)
+        step = int(state.count) + 1
+        bias_correction2 = bias_correction(beta2, step)
+        mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
+        mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
+        mu_product = state.mu_product * mu  # a float32 tensor times a Python float: float32
+        product = float(mu_product)
+        grad_scale = -lr_t * (1.0 - mu) / (1.0 - product)
+        avg_scale = (-lr_t * mu_next) / (1.0 - product * mu_next)
+        columns: list[list[Any]] = [[], [], []]
+        for index, (g, p, m, v) in enumerate(
+            zip(
+                grad_leaves,
+                param_leaves,
+                tree_leaves(state.exp_avg),
+                tree_leaves(state.exp_avg_sq),
+                strict=True,
+            )
+        ):
+            g = -g if maximize else g
+            decay = weight_decay != 0 and decays[index]
+            if decay and not decoupled_weight_decay:
+                g = g + weight_decay * p
+            m = lerp(m, g, 1.0 - beta1)
+            v = v * beta2 + ((1.0 - beta2) * g) * g
+            denom = torch.sqrt(v / bias_correction2) + eps
+            u = grad_scale * (g / denom) + avg_scale * (m / denom)
+            if decay and decoupled_weight_decay:
+                u = _decoupled(u, p, lr_t, weight_decay)
+            for column, value in zip(columns, (u, m, v), strict=True):
+                column.append(value)
+        updates, exp_avg, exp_avg_sq = columns
+        return tree_unflatten(grads, updates), NAdamState(
+            state.count + 1,
+            mu_product,
+            tree_unflatten(grads, exp_avg),
+            tree_unflatten(grads, exp_avg_sq),
+        )
+
+    return GradientTransformation(init, update)
+
+
+class RAdamState(NamedTuple):
+    count: torch.Tensor  # () int64: steps taken
+    exp_avg: Any  # params-shaped
+    exp_avg_sq: Any  # params-shaped
+
+
+def RAdam(  # noqa: N802
+    lr: ScalarOrSchedule = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0,
+    decoupled_weight_decay: bool = False,
+    maximize: bool = False,
+    weight_decay_mask: MaskOrFn = None,
+) -> GradientTransformation:
+    """torch.optim.RAdam, functionally; see jaxmath.optim.RAdam for the algorithm."""
+    check_lr(lr)
+    check_nonnegative("eps", eps)
+    beta1, beta2 = check_betas(betas)
+    check_nonnegative("weight_decay", weight_decay)
+    check_bool("decoupled_weight_decay", decoupled_weight_decay)
+    check_bool("maximize", maximize)
+    check_mask(weight_decay_mask)
+
+    def init(params: Any) -> RAdamState:
+        if weight_decay != 0:
+            resolve_mask(weight_decay_mask, params)
+        return RAdamState(_count(), _zeros_like_tree(params), _zeros_like_tree(params))
+
+    def update(grads: Any, state: RAdamState, params: Any = None) -> tuple[Any, RAdamState]:
+        grad_leaves, param_leaves = _prepare(
+            grads, state.exp_avg, params, weight_decay != 0, "RAdam"
+        )
+        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        lr_t = learning_rate(lr, state.count)
+        step = int(state.count) + 1
+        bias_correction1 = bias_correction(beta1, step)
+        bias_correction2 = bias_correction(beta2, step)
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 * step * (beta2**step) / bias_correction2
+        columns: list[list[Any]] = [[], [], []]
+        for index, (g, p, m, v) in enumerate(
+            zip(
+                grad_leaves,
+                param_leaves,
+                tree_leaves(state.exp_avg),
+                tree_leaves(state.exp_avg_sq),
+                strict=True,
+            )
+        ):
+            g = -g if maximize else g
+            decay = weight_decay != 0 and decays[index]
+            if decay and not decoupled_weight_decay:
+                g = g + weight_decay * p
+            m = lerp(m, g, 1.0 - beta1)
+            v = v * beta2 + ((1.0 - beta2) * g) * g
+            step_m = (m / bias_correction1) * lr_t
+            if rho_t > 5.0:
+                rect = (
+                    (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
+                ) ** 0.5
+                u = -(step_m * ((bias_correction2**0.5) / (torch.sqrt(v) + eps)) * rect)
+            else:
+                u = -step_m
+            if decay and decoupled_weight_decay:
+                u = _decoupled(u, p, lr_t, weight_decay)
+            for column, value in zip(columns, (u, m, v), strict=True):
+                column.append(value)
+        updates, exp_avg, exp_avg_sq = columns
+        return tree_unflatten(grads, updates), RAdamState(
+            state.count + 1, tree_unflatten(grads, exp_avg), tree_unflatten(grads, exp_avg_sq)
         )
 
     return GradientTransformation(init, update)
