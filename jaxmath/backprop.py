@@ -153,16 +153,18 @@ def gelu_backward(grad_output: jax.Array, x: jax.Array, approximate: str = "none
 
     - ``'none'``: :math:`\Phi(x) + x\,\varphi(x)`, :math:`\varphi(x) = e^{-x^2/2}/\sqrt{2\pi}`.
     - ``'tanh'``: with :math:`u = k(x + 0.044715x^3)`, :math:`k = \sqrt{2/\pi}`, :math:`t = \tanh u`:
-      :math:`\tfrac12(1 + t) + \tfrac12 x (1 - t^2)\,k(1 + 3 \cdot 0.044715 x^2)`.
+      :math:`\tfrac12(1 + t) + \tfrac12 x (1 - t^2)\,k(1 + 3 \cdot 0.044715 x^2)`, evaluated with
+      :math:`\tfrac12(1 + t) = s = \sigma(2u)` and :math:`1 - t^2 = 4 s (1 - s)`, and
+      :math:`\Phi(x) = \tfrac12\operatorname{erfc}(-x/\sqrt2)`: no cancellation in the negative tail.
     """
     grad_output, x = _pair(grad_output, x)
     check_option("approximate", approximate, activations.GELU_APPROXIMATIONS)
     if approximate == "tanh":
         k = math.sqrt(2.0 / math.pi)
-        t = jnp.tanh(k * (x + 0.044715 * x**3))
-        slope = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * 0.044715 * x * x)
+        s = activations.sigmoid(2.0 * k * (x + 0.044715 * x**3))  # (1 + t) / 2, no cancellation
+        slope = s + 2.0 * x * s * (1.0 - s) * k * (1.0 + 3.0 * 0.044715 * x * x)
         return grad_output * slope
-    cdf = 0.5 * (1.0 + jax.lax.erf(x / math.sqrt(2.0)))
+    cdf = 0.5 * jax.lax.erfc(-x / math.sqrt(2.0))  # 0.5 (1 + erf(x / sqrt 2)), accurate in the tail
     density = jnp.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
     return grad_output * (cdf + x * density)
 

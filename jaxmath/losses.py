@@ -16,7 +16,9 @@ with only a warning (``mse_loss``, ``huber_loss``), we raise ``ValueError``: tha
 always a bug ((N,) against (N, 1) silently gives an (N, N) loss).
 
 Validation: shapes, dtypes and options are checked always (also under ``jax.jit``); value checks
-(class index in range, probabilities in [0, 1]) run only on concrete arrays, not under ``jit``.
+(class index in range, probabilities in [0, 1]) run only on concrete arrays, not under ``jit``: there
+an out-of-range class index gives a NaN loss (JAX's gather fills out-of-bounds reads with NaN) and a
+probability outside [0, 1] a NaN binary cross-entropy (the log of a negative number).
 """
 
 from __future__ import annotations
@@ -344,16 +346,20 @@ def _index_cross_entropy_forward(
     num_classes = logits.shape[class_axis]
     counted = target != ignore_index
     safe_target = jnp.where(counted, target, 0)
-    row_max = jax.lax.stop_gradient(jnp.max(logits, axis=class_axis))
+    picked = jnp.take_along_axis(logits, _expand(safe_target, class_axis), axis=class_axis)
+    picked = jnp.squeeze(picked, axis=class_axis)
+    # max(row max, target logit) is the row max exactly (the target logit is one of the row's), but
+    # it makes every later read of the logits depend on the gather: with the logits donated, XLA
+    # can then write the gradient into their buffer without first copying them for the gather.
+    row_max = jnp.maximum(jnp.max(logits, axis=class_axis), picked)
+    row_max = jax.lax.stop_gradient(row_max)
     row_max = jnp.where(jnp.isfinite(row_max), row_max, jnp.zeros_like(row_max))
     shifted = logits - _expand(row_max, class_axis)
-    log_normalizer = jnp.log(jnp.sum(jnp.exp(shifted), axis=class_axis))  # logsumexp - row_max
-    # Gather from the logits, not from `shifted`: that keeps `shifted` fused into the reductions
-    # instead of materialising a second (N, C) array.
-    picked = jnp.take_along_axis(logits, _expand(safe_target, class_axis), axis=class_axis)
-    picked = jnp.squeeze(picked, axis=class_axis) - row_max
+    exponentials = jnp.exp(shifted)  # the residual: the backward reads it instead of the logits
+    normalizer = jnp.sum(exponentials, axis=class_axis)
+    log_normalizer = jnp.log(normalizer)  # logsumexp - row_max
     target_weights = _target_weights(target, weight, counted, logits.dtype)
-    losses = target_weights * (log_normalizer - picked)
+    losses = target_weights * (log_normalizer - (picked - row_max))
     if label_smoothing != 0.0:
         class_weight = _class_weight_view(weight, logits.ndim, class_axis)
         smooth = jnp.sum(
@@ -361,7 +367,9 @@ def _index_cross_entropy_forward(
         )
         smooth = jnp.where(counted, smooth, jnp.zeros_like(smooth))
         losses = (1.0 - label_smoothing) * losses + (label_smoothing / num_classes) * smooth
-    return losses, (logits, row_max, log_normalizer, target, weight)
+    # the class weights' gradient needs log p itself (exp underflows): keep the logits only then
+    log_probs_source = None if weight is None else (logits, row_max, log_normalizer)
+    return losses, (exponentials, normalizer, target, weight, log_probs_source)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
@@ -382,9 +390,11 @@ def _class_index_cross_entropy(
               + \tfrac{\varepsilon}{C} W)\, p_c - (1-\varepsilon) w_y [c = y]
               - \tfrac{\varepsilon}{C} w_c\big]
 
-    with :math:`p = \operatorname{softmax}(x)` recomputed from the saved per-row max and log
-    normaliser: one read of the logits and one write of the gradient, so under ``jit`` with the logits
-    donated the gradient takes their buffer. The class weights get their exact gradient too.
+    with :math:`p_c = e_c / \sum_k e_k`, :math:`e = \exp(x - \max x)` saved by the forward: the
+    forward reads the logits twice (max; exp and sum) and writes ``e``, the backward reads ``e`` and
+    writes the gradient, with no second exponential. Under ``jit`` with the logits donated, the
+    gradient takes their buffer (see the forward's ``row_max``). The class weights get their exact
+    gradient too.
     """
     return _index_cross_entropy_forward(
         logits, target, weight, ignore_index, label_smoothing, class_axis
@@ -398,34 +408,35 @@ def _index_cross_entropy_backward(
     residuals: tuple,
     cotangent: jax.Array,
 ) -> tuple[jax.Array, None, jax.Array | None]:
-    logits, row_max, log_normalizer, target, weight = residuals
-    num_classes = logits.shape[class_axis]
+    exponentials, normalizer, target, weight, log_probs_source = residuals
+    num_classes = exponentials.shape[class_axis]
     counted = target != ignore_index
     cotangent = jnp.where(counted, cotangent, jnp.zeros_like(cotangent))
     safe_target = jnp.where(counted, target, 0)
-    target_weights = _target_weights(target, weight, counted, logits.dtype)
+    target_weights = _target_weights(target, weight, counted, exponentials.dtype)
     total_class_weight = num_classes if weight is None else jnp.sum(weight)
     smoothing_share = label_smoothing / num_classes
     target_share = cotangent * (1.0 - label_smoothing) * target_weights
     probability_scale = target_share + cotangent * smoothing_share * total_class_weight
-    # (x - max) - log_normalizer, not x - (max + log_normalizer): at logits of 1e4 in float32 the sum
-    # would round to float32's ulp of 1e-3 there (torch.logsumexp's backward has that error).
-    log_probs = (logits - _expand(row_max, class_axis)) - _expand(log_normalizer, class_axis)
-    is_target = jax.lax.broadcasted_iota(target.dtype, logits.shape, class_axis) == _expand(
+    is_target = jax.lax.broadcasted_iota(target.dtype, exponentials.shape, class_axis) == _expand(
         safe_target, class_axis
     )
-    grad_logits = _expand(probability_scale, class_axis) * jnp.exp(log_probs) - jnp.where(
+    grad_logits = _expand(probability_scale / normalizer, class_axis) * exponentials - jnp.where(
         is_target, _expand(target_share, class_axis), 0.0
     )
     if label_smoothing != 0.0:  # static: no extra work per element without smoothing
-        class_weight = _class_weight_view(weight, logits.ndim, class_axis)
+        class_weight = _class_weight_view(weight, exponentials.ndim, class_axis)
         grad_logits = grad_logits - _expand(cotangent * smoothing_share, class_axis) * class_weight
     grad_weight = None
     if weight is not None:
+        logits, row_max, log_normalizer = log_probs_source
+        # (x - max) - log_normalizer, not x - (max + log_normalizer): at logits of 1e4 in float32
+        # the sum would round to float32's ulp of 1e-3 there
+        log_probs = (logits - _expand(row_max, class_axis)) - _expand(log_normalizer, class_axis)
         grad_weight = _class_weight_gradient(
             log_probs, is_target, cotangent, label_smoothing, class_axis
         )
-    return grad_logits.astype(logits.dtype), None, grad_weight
+    return grad_logits.astype(exponentials.dtype), None, grad_weight
 
 
 def _class_weight_gradient(

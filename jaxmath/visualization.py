@@ -538,6 +538,13 @@ def plot_gradient_check(
                     fillstyle="none",
                     linestyle="none",
                 )
+        if any(np.any(np.asarray(values) < floor) for values in groups.values()):
+            axes.annotate(
+                f"hollow: below {floor:.0e} (exactly 0)",
+                (0.02, 0.02),
+                xycoords="axes fraction",
+                fontsize="small",
+            )
         if tolerance is not None:
             axes.axhline(tolerance, color="grey", linestyle="--", linewidth=1, label="tolerance")
         axes.set_xticks(positions, list(parameters))
@@ -686,3 +693,84 @@ def plot_spectral_density(
 
 
 __all__ += ["plot_loss_landscape", "plot_spectral_density"]
+
+
+# ---- low rank (lowrank) ----
+
+
+def _spectra(singular_values: Any) -> dict[str, np.ndarray]:
+    """name -> singular values (1-D, sorted descending), from one array or a mapping."""
+    named = singular_values if isinstance(singular_values, Mapping) else {"": singular_values}
+    if not named:
+        raise ValueError("singular_values must hold at least one spectrum, got none")
+    spectra = {}
+    for name, values in named.items():
+        label = f"singular_values[{name!r}]" if name else "singular_values"
+        values = _one_dimensional(label, values)
+        if values.size == 0 or np.any(values < 0) or not np.any(values > 0):
+            raise ValueError(
+                f"singular values must be >= 0, not all 0 and not empty, got {values[:5]}"
+            )
+        spectra[name] = np.sort(values)[::-1]
+    return spectra
+
+
+def plot_svd_analysis(
+    singular_values: Any,
+    shape: tuple[int, int] | None = None,
+    title: str = "",
+    max_rank: int | None = None,
+    marks: Sequence[int] = (),
+) -> Figure:
+    r"""Spectrum, cumulative energy and best rank-k reconstruction error (the course's
+    ``visualization_utils.plot_svd_analysis``), one curve per matrix.
+
+    Panels: (1) singular values :math:`\sigma_i` (log scale); (2) cumulative energy
+    :math:`\sum_{i \le k}\sigma_i^2 / \sum_i \sigma_i^2`; (3) the relative Eckart–Young error
+    :math:`\|A - A_k\|_F / \|A\|_F = \sqrt{\sum_{i>k}\sigma_i^2 / \sum_i \sigma_i^2}` against the rank k,
+    with a second axis giving the parameter fraction :math:`k(m + n)/(mn)` of a rank-k factorisation
+    (LoRA's) when ``shape`` is given.
+
+    Args:
+        singular_values: one 1-D array, or name -> 1-D array (e.g. ``jaxmath.lowrank.svd(a).S``).
+        shape: (m, n) of the matrices (one shape for all), for the parameter-fraction axis.
+        max_rank: last rank drawn (default: the longest spectrum).
+        marks: ranks to mark with dotted vertical lines (e.g. LoRA's r, or the true rank r*).
+
+    Returns:
+        A Figure with three axes.
+    """
+    spectra = _spectra(singular_values)
+    limit = max_rank or max(len(values) for values in spectra.values())
+    if limit < 1:
+        raise ValueError(f"max_rank must be >= 1, got {limit}")
+    figure, (spectrum_axes, energy_axes, error_axes) = _figure(ncols=3, width=4.4)
+    for name, values in spectra.items():
+        ranks = np.arange(1, min(limit, len(values)) + 1)
+        energy = np.cumsum((values / values[0]) ** 2)
+        energy = energy / energy[-1]
+        error = np.sqrt(np.clip(1.0 - energy, 0.0, None))
+        label = name or None
+        spectrum_axes.plot(ranks, values[: len(ranks)], label=label)
+        energy_axes.plot(ranks, energy[: len(ranks)], label=label)
+        error_axes.plot(ranks, error[: len(ranks)], label=label)
+    for axes in (spectrum_axes, energy_axes, error_axes):
+        for rank in marks:
+            axes.axvline(rank, color="grey", linestyle=":", linewidth=1)
+    _label_axes(spectrum_axes, "Singular values", "index i", r"$\sigma_i$", log_scale=True)
+    _label_axes(energy_axes, "Cumulative energy", "rank k", "fraction of ||A||_F²")
+    energy_axes.set_ylim(0.0, 1.02)
+    _label_axes(error_axes, "Best rank-k error", "rank k", "||A - A_k||_F / ||A||_F")
+    if shape is not None:
+        m, n = (int(size) for size in shape)
+        per_rank = (m + n) / (m * n)
+        top = error_axes.secondary_xaxis(
+            "top", functions=(lambda k: k * per_rank, lambda f: f / per_rank)
+        )
+        top.set_xlabel(f"parameter fraction k(m+n)/(mn), {m}x{n}")
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+__all__ += ["plot_svd_analysis"]

@@ -516,6 +516,17 @@ def classification_samples(
                     f"{shape} {sorted(kwargs)} {reduction}, one target ignored",
                 )
             if target.size > 1:
+                partly_ignored = target.copy()
+                partly_ignored.flat[-1] = -100
+                # unweighted: the mean divides by the counted targets only (a mean over all targets
+                # would pass every weighted sample above, whose denominators are weights)
+                yield Sample((scores, partly_ignored), {}, f"{shape} unweighted, one ignored, mean")
+                if not log_probs_input:
+                    yield Sample(
+                        (scores, partly_ignored),
+                        {"label_smoothing": 0.2},
+                        f"{shape} unweighted, one ignored, smoothed mean",
+                    )
                 custom = target.copy()
                 custom.flat[-1] = 1
                 yield Sample(
@@ -776,6 +787,59 @@ def binary_errors(scores_name: str) -> Callable[[], Iterator[ErrorInput]]:
     return errors
 
 
+def torch_cross_entropy_formula(
+    logits: Any,
+    target: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Any:
+    """torch 2.13's class-index cross-entropy written on F.log_softmax, for (N, C) logits: the same
+    numbers as F.cross_entropy (checked as a second reference) and differentiable in ``weight``,
+    which F.cross_entropy is not (its weight gradient raises)."""
+    log_probs = F.log_softmax(logits, dim=1)
+    num_classes = logits.shape[1]
+    weight = torch.ones(num_classes, dtype=logits.dtype) if weight is None else weight
+    counted = target != ignore_index
+    safe = torch.where(counted, target, torch.zeros_like(target))
+    target_weight = weight[safe] * counted
+    picked = log_probs.gather(1, safe[:, None])[:, 0]
+    smooth = -(log_probs * weight).sum(dim=1) * counted
+    losses = (1 - label_smoothing) * (
+        -target_weight * picked
+    ) + label_smoothing / num_classes * smooth
+    if reduction == "mean":
+        return losses.sum() / target_weight.sum()
+    return losses.sum() if reduction == "sum" else losses
+
+
+def cross_entropy_numpy(logits: Any, target: Any, weight: Any = None, **kwargs: Any) -> Any:
+    """F.cross_entropy itself on the same sample (forward only: it cannot differentiate weight)."""
+    return F.cross_entropy(
+        torch.from_numpy(logits), torch.from_numpy(target), torch.from_numpy(weight), **kwargs
+    ).numpy()
+
+
+def weight_gradient_samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
+    """weight passed positionally, so it can be differentiated: every reduction, with and without
+    smoothing, a partly ignored batch."""
+    shape = (6, 4)
+    logits = normal(rng, shape, dtype)
+    target = class_indices(rng, (6,), 4)
+    target[0] = -100
+    weight = uniform(rng, (4,), dtype, 0.5, 2.0)
+    yield Sample((logits, target, weight), {}, "defaults", grad_argnums=(0, 2))
+    for reduction in REDUCTIONS:
+        for smoothing in (0.0, 0.3):
+            yield Sample(
+                (logits, target, weight),
+                {"reduction": reduction, "label_smoothing": smoothing},
+                f"{reduction} ε={smoothing}",
+                grad_argnums=(0, 2),
+            )
+
+
 LOSS_CASES = [
     Case(
         "mse_loss",
@@ -805,6 +869,17 @@ LOSS_CASES = [
         edge_inputs=classification_edges(log_probs_input=False),
         error_inputs=classification_errors("logits", probability_targets=True),
         kind="reduction",
+    ),
+    Case(
+        "cross_entropy_loss",
+        "losses",
+        weight_gradient_samples,
+        references=(
+            Reference("a formula on F.log_softmax", torch_cross_entropy_formula),
+            Reference("torch.nn.functional.cross_entropy (forward)", cross_entropy_numpy, "numpy"),
+        ),
+        kind="reduction",
+        variant="gradient with respect to weight",
     ),
     Case(
         "nll_loss",
@@ -948,7 +1023,9 @@ def call_check_gradients(
     )
 
 
-def gradcheck_reference(x: Any, wrong: bool = False, **_: Any) -> Any:
+def gradcheck_reference(
+    x: Any, wrong: bool = False, rtol: float = 1e-3, atol: float = 1e-5, **_: Any
+) -> Any:
     """torch.autograd.gradcheck on the same function, with the same (right or wrong) backward.
 
     gradcheck is meaningful only in float64 (it warns otherwise), so it runs there for both dtypes:
@@ -970,27 +1047,47 @@ def gradcheck_reference(x: Any, wrong: bool = False, **_: Any) -> Any:
 
     with torch.enable_grad():
         x64 = x.detach().to(torch.float64).requires_grad_(True)
-        return torch.autograd.gradcheck(Smooth.apply, (x64,), raise_exception=False)
+        return torch.autograd.gradcheck(
+            Smooth.apply, (x64,), rtol=rtol, atol=atol, raise_exception=False
+        )
 
 
 def compare_gradient_checks(actual: Any, expected: Any, tol: Tolerance, context: str) -> None:
-    """Same verdict; a passing check's error within the tolerance, a failing one's far above it."""
+    """Same verdict as the other side. Between the twins (two GradientChecks) also the same rtol and
+    atol and the same errors: the max relative error within ``tol.rtol`` absolutely (a right gradient
+    gives rounding noise far below it; the half gradient gives exactly 0.5 on both sides)."""
     passed = actual.passed if hasattr(actual, "passed") else bool(actual)
     expected_passed = expected.passed if hasattr(expected, "passed") else bool(expected)
     assert passed == expected_passed, f"{context}: passed {passed} != {expected_passed}"
-    if hasattr(actual, "max_relative_error") and hasattr(expected, "max_relative_error"):
-        for result in (actual, expected):
-            if result.passed:
-                assert result.max_relative_error <= tol.rtol, f"{context}: {result}"
-            else:
-                assert result.max_relative_error > 0.1, f"{context}: {result}"
+    if not (hasattr(actual, "max_relative_error") and hasattr(expected, "max_relative_error")):
+        return
+    assert (actual.rtol, actual.atol) == (expected.rtol, expected.atol), (
+        f"{context}: tolerances {actual.rtol, actual.atol} != {expected.rtol, expected.atol}"
+    )
+    assert abs(actual.max_relative_error - expected.max_relative_error) <= tol.rtol, (
+        f"{context}: max relative error {actual.max_relative_error} vs {expected.max_relative_error}"
+    )
+    scale = max(abs(expected.max_absolute_error), 1.0)
+    assert abs(actual.max_absolute_error - expected.max_absolute_error) <= tol.rtol * scale, (
+        f"{context}: max absolute error {actual.max_absolute_error} vs {expected.max_absolute_error}"
+    )
+    for result in (actual, expected):
+        error = result.max_relative_error
+        assert error <= result.rtol if result.passed else error > 0.1, f"{context}: {result}"
 
 
 def check_gradients_samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
+    """Right and half-wrong gradients at the default tolerances, and the wrong one judged at rtol
+    0.6 (|g - n| = 0.5 |n|: passes) and 0.4 (fails), as torch.autograd.gradcheck judges it."""
     for shape in ((3, 4), (1, 1)):
         x = normal(rng, shape, dtype, scale=1.0)
         yield Sample((x,), {}, f"{shape} autodiff gradient")
         yield Sample((x,), {"wrong": True}, f"{shape} wrong gradient")
+    x = normal(rng, (3, 4), dtype, scale=1.0)
+    for rtol in (0.6, 0.4):
+        yield Sample(
+            (x,), {"wrong": True, "rtol": rtol, "atol": 0.0}, f"wrong gradient, rtol {rtol}"
+        )
 
 
 GRADCHECK_CASES = [

@@ -18,8 +18,17 @@ import torch
 import torch.nn.functional as F
 
 import jaxmath
-from parity_tests.harness import Case, ErrorInput, Framework, Reference, Sample, Tolerance, leaves
-from parity_tests.inputs import normal
+from parity_tests.harness import (
+    Case,
+    ErrorInput,
+    Framework,
+    Reference,
+    Sample,
+    Tolerance,
+    leaves,
+    map_tree,
+)
+from parity_tests.inputs import extremes, normal
 
 ACTIVATIONS = ("sigmoid", "relu", "leaky_relu", "tanh", "gelu", "gelu_tanh")
 
@@ -104,6 +113,28 @@ def jax_activation_backward(forward: Callable[..., Any]) -> Callable[..., Any]:
     return backward
 
 
+#: Activations whose derivative torch defines at +-inf (gelu's x * phi(x) is inf * 0 there).
+DERIVATIVE_DEFINED_AT_INFINITY = ("sigmoid", "relu", "leaky_relu", "tanh")
+
+
+def activation_backward_edges(name: str, **kwargs: Any) -> Callable[[str], Iterator[Sample]]:
+    """The forward rows' extremes (0, +-1e-7, +-1e4, ...) plus -0.0, +-tiny normals and (where torch
+    defines the derivative) +-inf, each with a distinct grad_output: the kink at 0 included."""
+
+    def edges(dtype: str) -> Iterator[Sample]:
+        tiny = np.finfo(dtype).tiny
+        points = [*extremes(dtype), -0.0, tiny, -tiny, 1e-30, -1e-30]
+        if name in DERIVATIVE_DEFINED_AT_INFINITY:
+            points += [np.inf, -np.inf]
+        x = np.array(points, dtype)
+        grad_output = np.linspace(0.5, 1.5, x.size).astype(dtype)
+        yield Sample((grad_output, x), kwargs, f"extremes, kink and tiny values {kwargs}")
+        if kwargs:
+            yield Sample((grad_output, x), {}, "extremes, defaults")
+
+    return edges
+
+
 def shape_mismatch_error() -> Iterator[ErrorInput]:
     yield ErrorInput(
         Sample((np.zeros((2, 3)), np.zeros((3, 2))), {}, "grad_output shape != x shape"),
@@ -123,6 +154,7 @@ def activation_backward_case(
             Reference(f"torch.autograd of {name}", torch_activation_backward(forward_torch)),
             Reference(f"jax.vjp of jaxmath.{name}", jax_activation_backward(forward_jax), "numpy"),
         ),
+        edge_inputs=activation_backward_edges(name, **kwargs),
         error_inputs=shape_mismatch_error,
         grad_argnums=(),
     )
@@ -557,6 +589,37 @@ def convert_samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
     yield Sample((random_params(rng, (3, 4, 2), dtype),), {}, "MLP params")
 
 
+def _foreign(framework: Framework, leaf: Any) -> Any:
+    """The leaf as the OTHER framework holds it: what convert_params exists to convert."""
+    if not isinstance(leaf, np.ndarray):
+        return leaf
+    if framework.name == "jaxmath":
+        return torch.from_numpy(leaf.copy())[::1]  # a torch tensor, read through DLPack
+    return jnp.asarray(leaf)
+
+
+def call_convert_params(framework: Framework, params: Any) -> Any:
+    """convert_params on the other framework's arrays (torch tensors into jaxmath, JAX arrays into
+    torch_ref). Returns the values and, per leaf, whether it came back as this framework's array
+    type with the input's dtype: compared with the reference's all-True, so returning the input
+    unconverted fails."""
+    native = jax.Array if framework.name == "jaxmath" else torch.Tensor
+    values = map_tree(framework.to_numpy, params)
+    converted = framework.package.backprop.convert_params(
+        map_tree(lambda leaf: _foreign(framework, leaf), values)
+    )
+    kept = [
+        isinstance(leaf, native) and str(leaf.dtype).removeprefix("torch.") == str(original.dtype)
+        for leaf, original in zip(leaves(converted), leaves(values), strict=True)
+    ]
+    return converted, np.array(kept)
+
+
+def convert_params_reference(params: Any) -> Any:
+    """The same values, every leaf converted to a native array of its own dtype."""
+    return params, np.ones(len(leaves(params)), bool)
+
+
 def scalar_expression(framework: Framework, x: float, y: float, z: float) -> Any:
     """Every Value operation once: + - * / ** exp tanh sigmoid relu, reused nodes included."""
     Value = framework.package.backprop.Value
@@ -677,6 +740,7 @@ BACKPROP_CASES = [
                 "jax.vjp of jaxmath.gelu (tanh)", jax_activation_backward(jaxmath.gelu), "numpy"
             ),
         ),
+        edge_inputs=activation_backward_edges("gelu", approximate="tanh"),
         error_inputs=lambda: iter(
             [
                 ErrorInput(
@@ -783,7 +847,12 @@ BACKPROP_CASES = [
         "convert_params",
         "backprop",
         convert_samples,
-        references=(Reference("identity", lambda params: params, "numpy"),),
+        references=(
+            Reference("the same values, native type and dtype", convert_params_reference, "numpy"),
+        ),
+        call=call_convert_params,
+        jit=False,
+        opt_outs={"vmap": "converts between frameworks: nothing to batch under jax.vmap"},
         error_inputs=lambda: iter(
             [
                 ErrorInput(

@@ -44,9 +44,26 @@ def test_torch_ref_has_the_same_public_names(module_name: str) -> None:
 
 
 def test_top_level_exports_match() -> None:
+    """Same names at the top of both packages, and each is the very object its concept module
+    defines (not a stale copy, not the other package's), so the case rows test what users import."""
     assert sorted(jaxmath.__all__) == sorted(torch_ref.__all__)
-    for name in jaxmath.__all__:
-        assert getattr(jaxmath, name) is not None and getattr(torch_ref, name) is not None
+    for package in (jaxmath, torch_ref):
+        for name in package.__all__:
+            homes = [
+                module
+                for module in (
+                    importlib.import_module(f"{package.__name__}.{module_name}")
+                    for module_name in MODULES
+                )
+                if name in module.__all__
+            ]
+            assert homes, f"{package.__name__}.{name} is in no concept module's __all__"
+            assert all(getattr(package, name) is getattr(home, name) for home in homes), (
+                f"{package.__name__}.{name} is not {homes[0].__name__}.{name}"
+            )
+            assert getattr(package, name).__module__.startswith(package.__name__ + "."), (
+                f"{package.__name__}.{name} is defined in {getattr(package, name).__module__}"
+            )
 
 
 def _parameters(function: object) -> list[tuple[str, object, object]]:

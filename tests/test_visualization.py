@@ -108,3 +108,24 @@ def test_import_jaxmath_leaves_matplotlib_alone_and_figures_leave_pyplot_alone()
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_plot_gradient_check_draws_every_error_on_a_log_axis() -> None:
+    errors = {
+        "vs jax.grad": {"relu": [0.0, 1e-17, 2e-16], "tanh": [3e-16, 0.0, 1e-16]},
+        "vs central differences": {"relu": [1e-10, 2e-11, 5e-10], "tanh": [1e-9, 1e-10, 3e-11]},
+    }
+    figure = visualization.plot_gradient_check(errors, ["W1", "b1", "W2"], tolerance=1e-6)
+    assert len(figure.axes) == 2
+    for axes, groups in zip(figure.axes, errors.values(), strict=True):
+        assert axes.get_yscale() == "log"
+        plotted = np.concatenate(
+            [line.get_ydata() for line in axes.lines if line.get_label() != "tolerance"]
+        )
+        expected = np.maximum(np.concatenate([np.asarray(v) for v in groups.values()]), 1e-18)
+        np.testing.assert_allclose(np.sort(plotted), np.sort(expected))
+        assert [t.get_text() for t in axes.get_xticklabels()] == ["W1", "b1", "W2"]
+    with pytest.raises(
+        ValueError, match=r"must have one value per parameter \(3\), got shape \(2,\)"
+    ):
+        visualization.plot_gradient_check({"vs x": {"relu": [1.0, 2.0]}}, ["W1", "b1", "W2"])

@@ -93,13 +93,14 @@ def softplus(x: torch.Tensor, beta: float = 1.0, threshold: float = 20.0) -> tor
 
 
 def gelu(x: torch.Tensor, approximate: str = "none") -> torch.Tensor:
-    r""":math:`x\,\Phi(x)` (``'none'``) or its tanh approximation (``'tanh'``)."""
+    r""":math:`\tfrac{x}{2}\operatorname{erfc}(-x/\sqrt2)` (``'none'``) or :math:`x\,\sigma(2u)`
+    (``'tanh'``): accurate in the negative tail, where torch's own F.gelu cancels."""
     x = as_float_tensor("x", x)
     check_option("approximate", approximate, GELU_APPROXIMATIONS)
     if approximate == "tanh":
         inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)
-        return 0.5 * x * (1.0 + torch.tanh(inner))
-    return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
+        return x * sigmoid(2.0 * inner)
+    return 0.5 * x * torch.special.erfc(-x / math.sqrt(2.0))
 
 
 def _shifted(x: torch.Tensor, axes: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
