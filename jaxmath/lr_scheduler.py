@@ -39,7 +39,19 @@ import numpy as np
 from jaxmath._validation import check_scalar_in_range
 from jaxmath.optim import scalar_dtype
 
-__all__ = ["CosineAnnealingLR", "ExponentialLR", "LinearLR", "SequentialLR", "StepLR"]
+__all__ = [
+    "ConstantLR",
+    "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
+    "ExponentialLR",
+    "LambdaLR",
+    "LinearLR",
+    "MultiStepLR",
+    "MultiplicativeLR",
+    "PolynomialLR",
+    "SequentialLR",
+    "StepLR",
+]
 
 
 def check_positive_int(name: str, value: Any) -> None:
@@ -225,3 +237,168 @@ class SequentialLR(_Schedule):
         if isinstance(schedule, _Schedule):
             return schedule.value(steps)
         return jnp.asarray(schedule(steps), scalar_dtype())
+
+
+# ------------------------------------------------------------------------------------------------
+# The rest of torch.optim.lr_scheduler (issue 19)
+# ------------------------------------------------------------------------------------------------
+
+
+def check_factor(name: str, value: Any, low_inclusive: bool = True) -> None:
+    check_scalar_in_range(name, value)
+    if not ((value >= 0.0) if low_inclusive else (value > 0.0)) or value > 1.0:
+        interval = "[0, 1]" if low_inclusive else "(0, 1]"
+        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+
+
+class MultiStepLR(_Schedule):
+    r"""Decay by ``gamma`` at each milestone: :math:`\eta_t = \eta\,\gamma^{\#\{m_i \le t\}}`
+    (``torch.optim.lr_scheduler.MultiStepLR``; a milestone listed twice decays twice, as torch's
+    Counter does).
+
+    Args:
+        lr: base learning rate >= 0.
+        milestones: steps (positive ints, any order, repeats allowed).
+        gamma: multiplicative factor (default: 0.1).
+    """
+
+    def __init__(self, lr: float, milestones: Sequence[int], gamma: float = 0.1) -> None:
+        check_base_lr(lr)
+        for milestone in milestones:
+            check_positive_int("milestones", milestone)
+        check_scalar_in_range("gamma", gamma)
+        self.lr, self.milestones, self.gamma = lr, sorted(milestones), gamma
+
+    def value(self, steps: jax.Array) -> jax.Array:
+        passed = sum((steps >= milestone).astype(jnp.int32) for milestone in self.milestones)
+        exponent = _as_float(jnp.asarray(passed) + jnp.zeros_like(steps))
+        return self.lr * jnp.power(jnp.asarray(self.gamma, scalar_dtype()), exponent)
+
+
+class ConstantLR(_Schedule):
+    r""":math:`\eta\,f` for t < ``total_iters``, :math:`\eta` after
+    (``torch.optim.lr_scheduler.ConstantLR``).
+
+    Args:
+        lr: base learning rate >= 0.
+        factor: in (0, 1] (default: 1/3). torch accepts 0 but then divides by it at
+            ``total_iters`` (ZeroDivisionError); we refuse it up front.
+        total_iters: a positive int (default: 5).
+    """
+
+    def __init__(self, lr: float, factor: float = 1.0 / 3, total_iters: int = 5) -> None:
+        check_base_lr(lr)
+        check_factor("factor", factor, low_inclusive=False)
+        check_positive_int("total_iters", total_iters)
+        self.lr, self.factor, self.total_iters = lr, factor, total_iters
+
+    def value(self, steps: jax.Array) -> jax.Array:
+        factor = jnp.where(steps >= self.total_iters, 1.0, self.factor).astype(scalar_dtype())
+        return self.lr * factor
+
+
+class PolynomialLR(_Schedule):
+    r""":math:`\eta_t = \eta\,(1 - \min(t, T)/T)^p` (``torch.optim.lr_scheduler.PolynomialLR``):
+    0 from t = T on.
+
+    Args:
+        lr: base learning rate >= 0.
+        total_iters: :math:`T`, a positive int (default: 5).
+        power: :math:`p` (default: 1.0).
+    """
+
+    def __init__(self, lr: float, total_iters: int = 5, power: float = 1.0) -> None:
+        check_base_lr(lr)
+        check_positive_int("total_iters", total_iters)
+        check_scalar_in_range("power", power)
+        self.lr, self.total_iters, self.power = lr, total_iters, power
+
+    def value(self, steps: jax.Array) -> jax.Array:
+        # (T - min(t, T)) / T, not 1 - min(t, T) / T: XLA turns the division into a multiplication
+        # by 1/T, and 1 - T * (1/T) can be -2e-16, whose fractional power is NaN.
+        remaining = _as_float(self.total_iters - jnp.minimum(steps, self.total_iters))
+        return self.lr * (remaining / self.total_iters) ** self.power
+
+
+class LambdaLR(_Schedule):
+    r""":math:`\eta_t = \eta\,\lambda(t)` (``torch.optim.lr_scheduler.LambdaLR``).
+
+    Args:
+        lr: base learning rate >= 0.
+        lr_lambda: step -> factor; it receives an integer array (traced under jit), so write it
+            with operators or ``jax.numpy`` (``lambda t: 0.95 ** t``).
+    """
+
+    def __init__(self, lr: float, lr_lambda: Any) -> None:
+        check_base_lr(lr)
+        if not callable(lr_lambda):
+            raise TypeError(f"lr_lambda must be a function of the step, got {lr_lambda!r}")
+        self.lr, self.lr_lambda = lr, lr_lambda
+
+    def value(self, steps: jax.Array) -> jax.Array:
+        return self.lr * jnp.asarray(self.lr_lambda(steps), scalar_dtype())
+
+
+class MultiplicativeLR(_Schedule):
+    r""":math:`\eta_t = \eta \prod_{i=1}^{t} \lambda(i)` (``torch.optim.lr_scheduler.
+    MultiplicativeLR``, whose ``step()`` multiplies the lr by :math:`\lambda(t)`). The product is
+    taken in order by a ``fori_loop`` (t iterations per step asked), so it rounds as torch's chain.
+
+    Args:
+        lr: base learning rate >= 0.
+        lr_lambda: step -> factor, called with scalar integer arrays (traced).
+    """
+
+    def __init__(self, lr: float, lr_lambda: Any) -> None:
+        check_base_lr(lr)
+        if not callable(lr_lambda):
+            raise TypeError(f"lr_lambda must be a function of the step, got {lr_lambda!r}")
+        self.lr, self.lr_lambda = lr, lr_lambda
+
+    def value(self, steps: jax.Array) -> jax.Array:
+        def one(step: jax.Array) -> jax.Array:
+            def body(index: jax.Array, lr: jax.Array) -> jax.Array:
+                return lr * jnp.asarray(self.lr_lambda(index), scalar_dtype())
+
+            return jax.lax.fori_loop(1, step + 1, body, jnp.asarray(self.lr, scalar_dtype()))
+
+        flat = jnp.ravel(steps)
+        return jax.vmap(one)(flat).reshape(jnp.shape(steps))
+
+
+class CosineAnnealingWarmRestarts(_Schedule):
+    r"""Cosine annealing restarted every cycle (SGDR): in cycle i of length
+    :math:`T_i = T_0 T_{mult}^i`, :math:`\eta_t = \eta_{min} + (\eta - \eta_{min})
+    (1 + \cos(\pi T_{cur}/T_i))/2` (``torch.optim.lr_scheduler.CosineAnnealingWarmRestarts``).
+    The cycle of t is found with integer arithmetic (as torch's ``step()`` counts), not a log.
+
+    Args:
+        lr: base learning rate >= 0.
+        T_0: the first cycle's length, a positive int.
+        T_mult: growth of the cycle length, an int >= 1 (default: 1).
+        eta_min: minimum learning rate (default: 0.0).
+    """
+
+    def __init__(self, lr: float, T_0: int, T_mult: int = 1, eta_min: float = 0.0) -> None:
+        check_base_lr(lr)
+        check_positive_int("T_0", T_0)
+        check_positive_int("T_mult", T_mult)
+        check_scalar_in_range("eta_min", eta_min, 0.0)
+        self.lr, self.T_0, self.T_mult, self.eta_min = lr, T_0, T_mult, eta_min
+
+    def _cycle(self, steps: jax.Array) -> tuple[jax.Array, jax.Array]:
+        if self.T_mult == 1:
+            return steps % self.T_0, jnp.full_like(steps, self.T_0)
+        starts, lengths, start, length = [], [], 0, self.T_0
+        while start <= np.iinfo(np.int32).max:
+            starts.append(start)
+            lengths.append(length)
+            start, length = start + length, length * self.T_mult
+        starts_array = jnp.asarray(starts, steps.dtype)  # every start fits in int32
+        index = jnp.searchsorted(starts_array, steps, side="right") - 1
+        return steps - starts_array[index], jnp.asarray(lengths, scalar_dtype())[index]
+
+    def value(self, steps: jax.Array) -> jax.Array:
+        current, length = self._cycle(steps)
+        angle = math.pi * _as_float(current) / _as_float(length)
+        return self.eta_min + (self.lr - self.eta_min) * (1 + jnp.cos(angle)) / 2

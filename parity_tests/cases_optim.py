@@ -623,6 +623,49 @@ SCHEDULE_SETTINGS: dict[str, list[dict[str, Any]]] = {
     ],
 }
 
+
+def decay_95(step: Any) -> Any:
+    """A LambdaLR factor (operators only: works on ints, JAX arrays and tensors)."""
+    return 0.95**step
+
+
+def inverse_time(step: Any) -> Any:
+    return 1.0 / (1.0 + 0.05 * step)
+
+
+def constant_99(step: Any) -> Any:
+    """A MultiplicativeLR factor."""
+    return 0.99
+
+
+def cyclic_factor(step: Any) -> Any:
+    return 1.0 - 0.01 * (step % 3)
+
+
+SCHEDULE_SETTINGS.update(
+    {
+        "MultiStepLR": [
+            {"milestones": [30, 80]},
+            {"milestones": [50, 10, 50], "gamma": 0.5},
+            {"milestones": [1]},
+        ],
+        "ConstantLR": [{}, {"factor": 0.5, "total_iters": 100}, {"factor": 1.0, "total_iters": 3}],
+        "PolynomialLR": [
+            {},
+            {"total_iters": 300, "power": 2.0},
+            {"total_iters": 50, "power": 0.5},
+        ],
+        "LambdaLR": [{"lr_lambda": decay_95}, {"lr_lambda": inverse_time}],
+        "MultiplicativeLR": [{"lr_lambda": constant_99}, {"lr_lambda": cyclic_factor}],
+        "CosineAnnealingWarmRestarts": [
+            {"T_0": 10},
+            {"T_0": 10, "T_mult": 2, "eta_min": 0.001},
+            {"T_0": 1, "T_mult": 3},
+            {"T_0": 37, "eta_min": 0.05},
+        ],
+    }
+)
+
 SCHEDULE_LR = 0.1  # the base lr when a sample does not give one
 
 
@@ -727,6 +770,38 @@ def schedule_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
                 upstream_exception=ValueError,
                 upstream_match="Ending multiplicative factor",
             )
+        if name == "ConstantLR":
+            yield ErrorInput(
+                Sample((steps,), {"factor": 1.5}, "factor > 1"),
+                ValueError,
+                r"factor must be in \(0, 1\], got 1.5",
+                upstream_rejects=True,
+                upstream_exception=ValueError,
+                upstream_match="Constant multiplicative factor expected to be between 0 and 1",
+            )
+        if name == "CosineAnnealingWarmRestarts":
+            yield ErrorInput(
+                Sample((steps,), {"T_0": 0}, "T_0 0"),
+                ValueError,
+                r"T_0 must be a positive integer, got 0",
+                upstream_rejects=True,
+                upstream_exception=ValueError,
+                upstream_match="Expected positive integer T_0",
+            )
+            yield ErrorInput(
+                Sample((steps,), {"T_0": 5, "T_mult": 0}, "T_mult 0"),
+                ValueError,
+                r"T_mult must be a positive integer, got 0",
+                upstream_rejects=True,
+                upstream_exception=ValueError,
+                upstream_match="Expected integer T_mult >= 1",
+            )
+        if name in ("LambdaLR", "MultiplicativeLR"):
+            yield ErrorInput(
+                Sample((steps,), {"lr_lambda": 0.5}, "lr_lambda not callable"),
+                TypeError,
+                r"lr_lambda must be a function of the step, got 0.5",
+            )
         if name == "SequentialLR":
             yield ErrorInput(
                 Sample(
@@ -749,6 +824,10 @@ def schedule_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
 
 def schedule_case(name: str) -> Case:
     required = {
+        "MultiStepLR": "milestones",
+        "LambdaLR": "lr_lambda",
+        "MultiplicativeLR": "lr_lambda",
+        "CosineAnnealingWarmRestarts": "T_0",
         "StepLR": "step_size",
         "ExponentialLR": "gamma",
         "CosineAnnealingLR": "T_max",

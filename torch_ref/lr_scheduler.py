@@ -16,7 +16,19 @@ import torch
 
 from torch_ref._validation import check_scalar_in_range
 
-__all__ = ["CosineAnnealingLR", "ExponentialLR", "LinearLR", "SequentialLR", "StepLR"]
+__all__ = [
+    "ConstantLR",
+    "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
+    "ExponentialLR",
+    "LambdaLR",
+    "LinearLR",
+    "MultiStepLR",
+    "MultiplicativeLR",
+    "PolynomialLR",
+    "SequentialLR",
+    "StepLR",
+]
 
 
 def check_positive_int(name: str, value: Any) -> None:
@@ -157,3 +169,121 @@ class SequentialLR(_Schedule):
         if isinstance(schedule, _Schedule):
             return schedule.value(steps)
         return torch.as_tensor(schedule(steps), dtype=torch.float64)
+
+
+# ------------------------------------------------------------------------------------------------
+# The rest of torch.optim.lr_scheduler (issue 19)
+# ------------------------------------------------------------------------------------------------
+
+
+def check_factor(name: str, value: Any, low_inclusive: bool = True) -> None:
+    check_scalar_in_range(name, value)
+    if not ((value >= 0.0) if low_inclusive else (value > 0.0)) or value > 1.0:
+        interval = "[0, 1]" if low_inclusive else "(0, 1]"
+        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+
+
+class MultiStepLR(_Schedule):
+    """Decay by gamma at each milestone; see jaxmath.lr_scheduler.MultiStepLR."""
+
+    def __init__(self, lr: float, milestones: Sequence[int], gamma: float = 0.1) -> None:
+        check_base_lr(lr)
+        for milestone in milestones:
+            check_positive_int("milestones", milestone)
+        check_scalar_in_range("gamma", gamma)
+        self.lr, self.milestones, self.gamma = lr, sorted(milestones), gamma
+
+    def value(self, steps: torch.Tensor) -> torch.Tensor:
+        passed = torch.zeros_like(steps)
+        for milestone in self.milestones:
+            passed = passed + (steps >= milestone).to(steps.dtype)
+        return self.lr * torch.pow(torch.tensor(self.gamma, dtype=torch.float64), _as_float(passed))
+
+
+class ConstantLR(_Schedule):
+    """lr * factor before total_iters, lr after; see jaxmath.lr_scheduler.ConstantLR."""
+
+    def __init__(self, lr: float, factor: float = 1.0 / 3, total_iters: int = 5) -> None:
+        check_base_lr(lr)
+        check_factor("factor", factor, low_inclusive=False)
+        check_positive_int("total_iters", total_iters)
+        self.lr, self.factor, self.total_iters = lr, factor, total_iters
+
+    def value(self, steps: torch.Tensor) -> torch.Tensor:
+        ones = torch.ones(steps.shape, dtype=torch.float64)
+        return self.lr * torch.where(steps >= self.total_iters, ones, self.factor * ones)
+
+
+class PolynomialLR(_Schedule):
+    """lr (1 - min(t, T)/T)^power; see jaxmath.lr_scheduler.PolynomialLR."""
+
+    def __init__(self, lr: float, total_iters: int = 5, power: float = 1.0) -> None:
+        check_base_lr(lr)
+        check_positive_int("total_iters", total_iters)
+        check_scalar_in_range("power", power)
+        self.lr, self.total_iters, self.power = lr, total_iters, power
+
+    def value(self, steps: torch.Tensor) -> torch.Tensor:
+        remaining = _as_float(self.total_iters - torch.clamp(steps, max=self.total_iters))
+        return self.lr * (remaining / self.total_iters) ** self.power
+
+
+class LambdaLR(_Schedule):
+    """lr * lr_lambda(t); see jaxmath.lr_scheduler.LambdaLR."""
+
+    def __init__(self, lr: float, lr_lambda: Any) -> None:
+        check_base_lr(lr)
+        if not callable(lr_lambda):
+            raise TypeError(f"lr_lambda must be a function of the step, got {lr_lambda!r}")
+        self.lr, self.lr_lambda = lr, lr_lambda
+
+    def value(self, steps: torch.Tensor) -> torch.Tensor:
+        # Called on Python ints, as torch calls it: ``0.95 ** t`` on an int64 tensor would be
+        # computed in torch's default float32.
+        factors = [float(self.lr_lambda(int(step))) for step in steps.reshape(-1)]
+        return self.lr * torch.tensor(factors, dtype=torch.float64).reshape(steps.shape)
+
+
+class MultiplicativeLR(_Schedule):
+    """lr * prod_{i=1..t} lr_lambda(i), multiplied in order; see jaxmath's."""
+
+    def __init__(self, lr: float, lr_lambda: Any) -> None:
+        check_base_lr(lr)
+        if not callable(lr_lambda):
+            raise TypeError(f"lr_lambda must be a function of the step, got {lr_lambda!r}")
+        self.lr, self.lr_lambda = lr, lr_lambda
+
+    def value(self, steps: torch.Tensor) -> torch.Tensor:
+        last = int(steps.max()) if steps.numel() else 0
+        lrs = [torch.tensor(self.lr, dtype=torch.float64)]
+        for index in range(1, last + 1):
+            lrs.append(lrs[-1] * float(self.lr_lambda(index)))  # Python ints, as torch
+        return torch.stack(lrs).to(torch.float64)[steps]
+
+
+class CosineAnnealingWarmRestarts(_Schedule):
+    """Cosine annealing with restarts (SGDR); see jaxmath.lr_scheduler."""
+
+    def __init__(self, lr: float, T_0: int, T_mult: int = 1, eta_min: float = 0.0) -> None:
+        check_base_lr(lr)
+        check_positive_int("T_0", T_0)
+        check_positive_int("T_mult", T_mult)
+        check_scalar_in_range("eta_min", eta_min, 0.0)
+        self.lr, self.T_0, self.T_mult, self.eta_min = lr, T_0, T_mult, eta_min
+
+    def _cycle(self, steps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.T_mult == 1:
+            return steps % self.T_0, torch.full_like(steps, self.T_0)
+        starts, lengths, start, length = [], [], 0, self.T_0
+        while start <= 2**31 - 1:
+            starts.append(start)
+            lengths.append(length)
+            start, length = start + length, length * self.T_mult
+        starts_tensor = torch.tensor(starts, dtype=torch.int64)
+        index = torch.searchsorted(starts_tensor, steps, right=True) - 1
+        return steps - starts_tensor[index], torch.tensor(lengths, dtype=torch.int64)[index]
+
+    def value(self, steps: torch.Tensor) -> torch.Tensor:
+        current, length = self._cycle(steps)
+        angle = math.pi * _as_float(current) / _as_float(length)
+        return self.eta_min + (self.lr - self.eta_min) * (1 + torch.cos(angle)) / 2
