@@ -380,3 +380,27 @@ def test_plot_spectral_density_marks_eigenvalues() -> None:
     assert len(axes.lines) == 4 and axes.get_yscale() == "log"
     with pytest.raises(ValueError, match="densities must hold at least one curve"):
         visualization.plot_spectral_density({})
+
+
+# ------------------------------------------------------------------------------------------------
+# The benchmark runs (quick sizes; nothing here is timed)
+# ------------------------------------------------------------------------------------------------
+
+
+def test_landscape_benchmark_quick_runs_every_contender(tmp_path: pathlib.Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "landscape", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    record = json.loads((tmp_path / "landscape.json").read_text())
+    assert [row["contender"] for row in record["rows"]] == [
+        "jaxmath.loss_surface_2d",
+        "jax.jit per point (Python loop)",
+        "torch no_grad loop (plot_surface.py)",
+    ]
+    assert all(row["status"] == "ok" and row["gflop_per_s"] > 0 for row in record["rows"])
+    assert record["environment"]["load_average_at_start"] is not None

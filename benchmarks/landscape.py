@@ -1,0 +1,367 @@
+"""Loss-surface grids and Hessian estimators: jaxmath vs per-point loops vs PyHessian's algorithms.
+
+**Grid** (``BENCHMARK``, ``python -m benchmarks landscape``): the loss of a 64-256-256-10 ReLU MLP
+(84,490 parameters) on 2,000 samples (float32, cross-entropy) at every point of a 41 x 41 grid
+``theta + a d1 + b d2``:
+
+- ``jaxmath.loss_surface_2d``: one jitted program, ``lax.map`` over the points in chunks of
+  ``default_chunk_size()`` (1 on CPU), ``shard_map`` over the devices;
+- ``jax.jit per point``: a Python loop calling a jitted ``loss(theta + a d1 + b d2)`` per point
+  (what one writes first in JAX), results stacked at the end;
+- ``torch no_grad loop``: the original ``plot_surface.py`` way, a Python loop setting the weights and
+  running the forward pass under ``torch.no_grad``.
+
+Work: 2 N sum(n_in n_out) FLOPs per point (the matmuls; 568 GFLOP for the whole grid), against the
+float32 matmul rate measured in the same run; the floor is that work at that rate.
+
+**Hessian** (``HESSIAN_BENCHMARK``, ``python -m benchmarks.landscape`` runs both parts): the same
+model at equal Hessian-vector-product budgets (20 matvecs):
+
+- ``jaxmath.hessian_eigs`` (k=5, Lanczos, 20 steps) vs PyHessian's ``hessian.eigenvalues``
+  (power iteration with deflation, top_n=5, 4 iterations each), written here in torch as PyHessian
+  does it: one ``loss.backward(create_graph=True)``, then ``torch.autograd.grad`` of the gradient
+  per product;
+- ``jaxmath.hessian_trace`` (Hutchinson, 20 probes) vs PyHessian's ``hessian.trace`` (20 probes).
+
+Each contender runs in its own worker process (isolation="process"): JAX's and torch's thread pools
+slow each other when interleaved in one process (see benchmarks/backprop.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import pathlib
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from benchmarks._harness import Benchmark, Contender, Trial
+
+SIZES = (64, 256, 256, 10)
+SAMPLES = 2000
+GRID = 41
+HESSIAN_MATVECS = 20
+PART_VARIABLE = "JAXMATH_LANDSCAPE_BENCHMARK"  # "hessian": the worker processes' BENCHMARK
+
+
+def _grid_params(quick: bool) -> dict[str, Any]:
+    if quick:
+        return {"sizes": (8, 16, 16, 4), "samples": 64, "grid": 5}
+    return {"sizes": SIZES, "samples": SAMPLES, "grid": GRID}
+
+
+def _flops_per_point(params: Mapping[str, Any]) -> float:
+    return 2.0 * params["samples"] * sum(a * b for a, b in itertools.pairwise(params["sizes"]))
+
+
+def _grid_work(params: Mapping[str, Any]) -> dict[str, float]:
+    return {"flops": _flops_per_point(params) * params["grid"] ** 2, "bytes": 0.0}
+
+
+def _jax_problem(params: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Params, data, the loss closure and two filter-normalized directions, all float32."""
+    import jax
+
+    import jaxmath
+    from jaxmath import landscape
+
+    key_params, key_x, key_y, key_1, key_2 = jax.random.split(jax.random.PRNGKey(0), 5)
+    sizes = params["sizes"]
+    mlp = jaxmath.mlp_init(key_params, sizes)
+    x = jax.random.normal(key_x, (params["samples"], sizes[0]))
+    y = jax.random.randint(key_y, (params["samples"],), 0, sizes[-1])
+
+    def loss(p: Any) -> Any:
+        return jaxmath.cross_entropy_loss(jaxmath.mlp_forward(p, x)[0], y)
+
+    d1 = landscape.random_direction(key_1, mlp)
+    d2 = landscape.random_direction(key_2, mlp)
+    return mlp, x, y, loss, d1, d2
+
+
+def _coefficients(params: Mapping[str, Any]) -> Any:
+    import numpy as np
+
+    return np.linspace(-1.0, 1.0, params["grid"]).astype(np.float32)
+
+
+def _jaxmath_grid(params: Mapping[str, Any]) -> Trial:
+    from jaxmath import landscape
+
+    mlp, _, _, loss, d1, d2 = _jax_problem(params)
+    alphas = _coefficients(params)
+    landscape.loss_surface_2d(loss, mlp, d1, d2, alphas, alphas)  # compile (untimed)
+    return Trial(run=lambda: landscape.loss_surface_2d(loss, mlp, d1, d2, alphas, alphas))
+
+
+def _jit_per_point(params: Mapping[str, Any]) -> Trial:
+    import jax
+    import jax.numpy as jnp
+
+    mlp, _, _, loss, d1, d2 = _jax_problem(params)
+    alphas = [float(a) for a in _coefficients(params)]
+
+    @jax.jit
+    def point(a: Any, b: Any) -> Any:
+        return loss(jax.tree.map(lambda p, u, v: p + a * u + b * v, mlp, d1, d2))
+
+    point(0.0, 0.0).block_until_ready()
+
+    def run() -> Any:
+        return jnp.stack([point(a, b) for a in alphas for b in alphas]).reshape(len(alphas), -1)
+
+    return Trial(run=run)
+
+
+def _torch_problem(params: Mapping[str, Any]) -> tuple[Any, ...]:
+    import numpy as np
+    import torch
+
+    mlp, x, y, _, d1, d2 = _jax_problem(params)
+
+    def layers(tree: Any) -> list[tuple[Any, Any]]:
+        return [
+            (torch.from_numpy(np.array(layer["W"])), torch.from_numpy(np.array(layer["b"])))
+            for layer in tree
+        ]
+
+    return (
+        layers(mlp),
+        layers(d1),
+        layers(d2),
+        torch.from_numpy(np.array(x)),
+        torch.from_numpy(np.array(y)).long(),
+    )
+
+
+def _torch_loss(layers: list[tuple[Any, Any]], x: Any, y: Any) -> Any:
+    import torch
+    import torch.nn.functional as F
+
+    hidden = x
+    for index, (W, b) in enumerate(layers):
+        hidden = torch.addmm(b, hidden, W)  # W stored (in, out), as jaxmath holds it
+        if index < len(layers) - 1:
+            hidden = torch.relu(hidden)
+    return F.cross_entropy(hidden, y)
+
+
+def _torch_loop(params: Mapping[str, Any]) -> Trial:
+    import torch
+
+    mlp, d1, d2, x, y = _torch_problem(params)
+    alphas = [float(a) for a in _coefficients(params)]
+
+    def run() -> Any:
+        surface = torch.empty(len(alphas), len(alphas))
+        with torch.no_grad():
+            for i, a in enumerate(alphas):
+                for j, b in enumerate(alphas):
+                    moved = [
+                        (W + a * U + b * V, c + a * u + b * v)
+                        for (W, c), (U, u), (V, v) in zip(mlp, d1, d2, strict=True)
+                    ]
+                    surface[i, j] = _torch_loss(moved, x, y)
+        return surface
+
+    return Trial(run=run)
+
+
+GRID_BENCHMARK = Benchmark(
+    name="landscape",
+    description=(
+        "loss of a 64-256-256-10 ReLU MLP on 2,000 samples at 41 x 41 points theta + a d1 + b d2, "
+        "float32"
+    ),
+    contenders=(
+        Contender("jaxmath.loss_surface_2d", _jaxmath_grid, ours=True),
+        Contender("jax.jit per point (Python loop)", _jit_per_point),
+        Contender("torch no_grad loop (plot_surface.py)", _torch_loop),
+    ),
+    params=_grid_params,
+    work=_grid_work,
+    floor_ms=lambda params, limits: (
+        _grid_work(params)["flops"] / (limits["matmul_gflop_per_s"] * 1e9) * 1e3
+    ),
+    floor_note="the grid's matmul FLOPs at the float32 matmul rate measured in this run",
+    isolation="process",
+    warmup=0,  # each setup already ran (and compiled) its contender once
+    rounds=2,
+    iterations_per_round=1,
+)
+
+
+# ------------------------------------------------------------------------------------------------
+# Hessian estimators at equal matvecs
+# ------------------------------------------------------------------------------------------------
+
+
+def _hessian_params(quick: bool) -> dict[str, Any]:
+    if quick:
+        return {"sizes": (8, 16, 16, 4), "samples": 64, "grid": 2, "matvecs": 10}
+    return {"sizes": SIZES, "samples": SAMPLES, "grid": 2, "matvecs": HESSIAN_MATVECS}
+
+
+def _jaxmath_eigs(params: Mapping[str, Any]) -> Trial:
+    import jax
+
+    from jaxmath import landscape
+
+    mlp, _, _, loss, _, _ = _jax_problem(params)
+    key = jax.random.PRNGKey(1)
+
+    def run() -> Any:
+        # tol far below reach: exactly `matvecs` Lanczos steps, the budget the power method gets
+        return landscape.hessian_eigs(key, loss, mlp, k=5, tol=1e-12, max_iter=params["matvecs"])
+
+    run()
+    return Trial(run=lambda: run().eigenvalues)
+
+
+def _jaxmath_trace(params: Mapping[str, Any]) -> Trial:
+    import jax
+
+    from jaxmath import landscape
+
+    mlp, _, _, loss, _, _ = _jax_problem(params)
+    key = jax.random.PRNGKey(2)
+
+    def run() -> Any:
+        return landscape.hessian_trace(key, loss, mlp, n_samples=params["matvecs"]).estimate
+
+    run()
+    return Trial(run=run)
+
+
+def _pyhessian_setup(params: Mapping[str, Any]) -> tuple[list[Any], tuple[Any, ...]]:
+    """PyHessian's single-batch set-up: one backward with create_graph=True, gradients kept."""
+    import torch
+
+    mlp, _, _, x, y = _torch_problem(params)
+    weights = [tensor.clone().requires_grad_(True) for layer in mlp for tensor in layer]
+    pairs = list(zip(weights[::2], weights[1::2], strict=True))
+    loss = _torch_loss(pairs, x, y)
+    gradients = torch.autograd.grad(loss, weights, create_graph=True)
+    return weights, gradients
+
+
+def _pyhessian_product(weights: list[Any], gradients: tuple[Any, ...], v: list[Any]) -> list[Any]:
+    import torch
+
+    return list(torch.autograd.grad(gradients, weights, grad_outputs=v, retain_graph=True))
+
+
+def _pyhessian_eigs(params: Mapping[str, Any]) -> Trial:
+    """PyHessian's hessian.eigenvalues(maxIter, tol=0, top_n=5): matvecs / 5 iterations each."""
+    import torch
+
+    weights, gradients = _pyhessian_setup(params)
+    generator = torch.Generator().manual_seed(0)
+    iterations = params["matvecs"] // 5
+
+    def dot(a: list[Any], b: list[Any]) -> Any:
+        return sum(torch.sum(p * q) for p, q in zip(a, b, strict=True))
+
+    def normalized(v: list[Any]) -> list[Any]:
+        norm = torch.sqrt(dot(v, v))
+        return [p / (norm + 1e-6) for p in v]
+
+    def run() -> Any:
+        values, vectors = [], []
+        for _ in range(5):
+            v = normalized([torch.randn(w.shape, generator=generator) for w in weights])
+            value = None
+            for _ in range(iterations):
+                for other in vectors:  # orthnormal(v, eigenvectors)
+                    coefficient = dot(v, other)
+                    v = [p - coefficient * q for p, q in zip(v, other, strict=True)]
+                v = normalized(v)
+                product = _pyhessian_product(weights, gradients, v)
+                value = float(dot(product, v))
+                v = normalized(product)
+            values.append(value)
+            vectors.append(v)
+        return values
+
+    run()
+    return Trial(run=run)
+
+
+def _pyhessian_trace(params: Mapping[str, Any]) -> Trial:
+    """PyHessian's hessian.trace(maxIter=matvecs, tol=0): Rademacher probes, v^T H v each."""
+    import torch
+
+    weights, gradients = _pyhessian_setup(params)
+    generator = torch.Generator().manual_seed(0)
+
+    def run() -> Any:
+        quadratic_forms = []
+        for _ in range(params["matvecs"]):
+            v = [
+                torch.randint(0, 2, w.shape, generator=generator).to(w.dtype) * 2 - 1
+                for w in weights
+            ]
+            product = _pyhessian_product(weights, gradients, v)
+            quadratic_forms.append(
+                float(sum(torch.sum(p * q) for p, q in zip(product, v, strict=True)))
+            )
+        return sum(quadratic_forms) / len(quadratic_forms)
+
+    run()
+    return Trial(run=run)
+
+
+HESSIAN_BENCHMARK = Benchmark(
+    name="landscape_hessian",
+    description=(
+        "top-5 Hessian eigenvalues and the Hessian trace of the same MLP at equal budgets of 20 "
+        "Hessian-vector products, float32"
+    ),
+    contenders=(
+        Contender("jaxmath.hessian_eigs (Lanczos, k=5)", _jaxmath_eigs, ours=True),
+        Contender("PyHessian eigenvalues (power, top_n=5)", _pyhessian_eigs),
+        Contender("jaxmath.hessian_trace (Hutchinson)", _jaxmath_trace, ours=True),
+        Contender("PyHessian trace (Hutchinson)", _pyhessian_trace),
+    ),
+    params=_hessian_params,
+    isolation="process",
+    warmup=1,
+    rounds=3,
+    iterations_per_round=2,
+)
+
+#: What ``python -m benchmarks landscape`` (and its worker processes) run: the grid, unless the
+#: environment selects the Hessian part (set by this module's ``main`` for its worker processes).
+BENCHMARK = HESSIAN_BENCHMARK if os.environ.get(PART_VARIABLE) == "hessian" else GRID_BENCHMARK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.landscape [--quick]``: the grid, then the Hessian part, each through
+    the harness (table and JSON under benchmarks/results/)."""
+    from benchmarks import _harness
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    status = _harness.main(["landscape", *args])
+    os.environ[PART_VARIABLE] = "hessian"
+    try:
+        quick = "--quick" in args
+        limits = _harness.measure_limits(quick)
+        result = _harness.run_benchmark(
+            HESSIAN_BENCHMARK, quick=quick, limits=limits, module="benchmarks.landscape"
+        )
+        print(_harness.format_table(result))
+        out = pathlib.Path(args[args.index("--out") + 1]) if "--out" in args else _harness.RESULTS
+        out.mkdir(parents=True, exist_ok=True)
+        environment = {**_harness.environment(), "load_average_at_end": os.getloadavg()}
+        record = {"environment": environment, "limits": limits, "quick": quick, **result}
+        (out / "landscape_hessian.json").write_text(json.dumps(record, indent=2) + "\n")
+        print(f"   written: {out / 'landscape_hessian.json'}")
+    finally:
+        os.environ.pop(PART_VARIABLE, None)
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
