@@ -51,7 +51,9 @@ import optax
 from jaxmath._validation import check_scalar_in_range
 
 __all__ = [
+    "ASGD",
     "SGD",
+    "ASGDState",
     "Adadelta",
     "AdadeltaState",
     "Adagrad",
@@ -67,6 +69,8 @@ __all__ = [
     "RAdamState",
     "RMSprop",
     "RMSpropState",
+    "Rprop",
+    "RpropState",
     "SGDState",
     "apply_updates",
 ]
@@ -1148,6 +1152,177 @@ def RAdam(  # noqa: N802
         updates, exp_avg, exp_avg_sq = columns
         return treedef.unflatten(updates), RAdamState(
             state.count + 1, treedef.unflatten(exp_avg), treedef.unflatten(exp_avg_sq)
+        )
+
+    return optax.GradientTransformation(init, update)
+
+
+# ------------------------------------------------------------------------------------------------
+# Rprop, ASGD (issue 19)
+# ------------------------------------------------------------------------------------------------
+
+
+class RpropState(NamedTuple):
+    """State of :func:`Rprop`."""
+
+    count: jax.Array  # () int32: steps taken
+    prev: Any  # params-shaped: the previous step's gradient (0 where its sign flipped)
+    step_size: Any  # params-shaped: per-element step sizes, starting at lr
+
+
+def Rprop(  # noqa: N802
+    lr: ScalarOrSchedule = 1e-2,
+    etas: tuple[float, float] = (0.5, 1.2),
+    step_sizes: tuple[float, float] = (1e-6, 50),
+    maximize: bool = False,
+) -> optax.GradientTransformation:
+    r"""Resilient backpropagation, as ``torch.optim.Rprop`` (torch 2.13).
+
+    .. math::
+       \begin{aligned}
+       &\textbf{initialize}: g_0^{prev} \leftarrow 0,\ \eta_0 \leftarrow \text{lr}\\
+       &\quad s \leftarrow \operatorname{sign}(g_t\, g_{t-1}^{prev});\
+             f \leftarrow \eta_+ \text{ if } s > 0,\ \eta_- \text{ if } s < 0,\ 1 \text{ if } s = 0\\
+       &\quad \eta_t \leftarrow \operatorname{clip}(\eta_{t-1} f, \Gamma_{min}, \Gamma_{max})\\
+       &\quad g_t \leftarrow 0 \text{ where } s < 0 \quad (\text{a sign change: no step, and no
+             sign change counted at the next step})\\
+       &\quad \theta_t \leftarrow \theta_{t-1} - \eta_t \operatorname{sign}(g_t),\quad
+             g_t^{prev} \leftarrow g_t
+       \end{aligned}
+
+    Only the signs of the gradients matter. ``lr`` only initialises the step sizes, as in torch
+    (a scheduler changing torch's lr later has no effect); a schedule here is read at step 0.
+
+    Args:
+        lr: the initial step size (default: 1e-2).
+        etas: :math:`(\eta_-, \eta_+)` with 0 < eta_minus < 1 < eta_plus (default: (0.5, 1.2)).
+        step_sizes: :math:`(\Gamma_{min}, \Gamma_{max})` (default: (1e-6, 50)).
+        maximize: ascend (default: False).
+
+    Reference: Riedmiller & Braun, 1993; ``torch.optim.Rprop``.
+    """
+    check_lr(lr)
+    if not isinstance(etas, Sequence) or len(etas) != 2:
+        raise TypeError(f"etas must be a pair (eta_minus, eta_plus), got {etas!r}")
+    check_scalar_in_range("etas[0]", etas[0])
+    check_scalar_in_range("etas[1]", etas[1])
+    if not 0.0 < etas[0] < 1.0 < etas[1]:
+        raise ValueError(f"etas must satisfy 0 < etas[0] < 1 < etas[1], got {tuple(etas)!r}")
+    if not isinstance(step_sizes, Sequence) or len(step_sizes) != 2:
+        raise TypeError(f"step_sizes must be a pair (min, max), got {step_sizes!r}")
+    check_nonnegative("step_sizes[0]", step_sizes[0])
+    check_nonnegative("step_sizes[1]", step_sizes[1])
+    check_bool("maximize", maximize)
+    eta_minus, eta_plus = float(etas[0]), float(etas[1])
+    smallest, largest = float(step_sizes[0]), float(step_sizes[1])
+
+    def init(params: Any) -> RpropState:
+        initial = learning_rate(lr, _count())
+        return RpropState(
+            _count(),
+            _zeros_like_tree(params),
+            jax.tree.map(lambda p: jnp.full_like(p, initial), params),
+        )
+
+    def update(grads: Any, state: RpropState, params: Any = None) -> tuple[Any, RpropState]:
+        treedef, grad_leaves, _ = _prepare(grads, state.prev, params, False, "Rprop")
+        columns: list[list[Any]] = [[], [], []]
+        for g, prev, size in zip(
+            grad_leaves, jax.tree.leaves(state.prev), jax.tree.leaves(state.step_size), strict=True
+        ):
+            g = -g if maximize else g
+            sign = jnp.sign(g * prev)
+            factor = jnp.where(sign > 0, eta_plus, jnp.where(sign < 0, eta_minus, 1.0))
+            size = jnp.clip(size * factor.astype(size.dtype), smallest, largest)
+            g = jnp.where(sign < 0, jnp.zeros_like(g), g)
+            for column, value in zip(columns, (-(jnp.sign(g) * size), g, size), strict=True):
+                column.append(value)
+        updates, prev, sizes = columns
+        return treedef.unflatten(updates), RpropState(
+            state.count + 1, treedef.unflatten(prev), treedef.unflatten(sizes)
+        )
+
+    return optax.GradientTransformation(init, update)
+
+
+class ASGDState(NamedTuple):
+    """State of :func:`ASGD`."""
+
+    count: jax.Array  # () int32: steps taken
+    eta: jax.Array  # () float32: this step's lr, as torch keeps it (float32)
+    mu: jax.Array  # () float32: this step's averaging weight (float32, as torch)
+    ax: Any  # params-shaped: the averaged parameters (use them for evaluation)
+
+
+def ASGD(  # noqa: N802
+    lr: ScalarOrSchedule = 1e-2,
+    lambd: float = 1e-4,
+    alpha: float = 0.75,
+    t0: float = 1e6,
+    weight_decay: float = 0,
+    maximize: bool = False,
+    weight_decay_mask: MaskOrFn = None,
+) -> optax.GradientTransformation:
+    r"""Averaged SGD, as ``torch.optim.ASGD`` (torch 2.13).
+
+    .. math::
+       \begin{aligned}
+       &\textbf{initialize}: \eta_0 \leftarrow \gamma,\ \mu_0 \leftarrow 1,\ \bar\theta_0 \leftarrow 0\\
+       &\quad g_t \leftarrow \nabla f(\theta_{t-1}) (+\lambda_{wd}\theta_{t-1})\\
+       &\quad \theta_t \leftarrow \theta_{t-1}(1 - \lambda\eta_{t-1}) - \eta_{t-1} g_t\\
+       &\quad \bar\theta_t \leftarrow \theta_t \text{ if } \mu_{t-1} = 1 \text{ else }
+             \bar\theta_{t-1} + \mu_{t-1}(\theta_t - \bar\theta_{t-1})\\
+       &\quad \eta_t \leftarrow \gamma / (1 + \lambda\gamma t)^\alpha,\quad
+             \mu_t \leftarrow 1 / \max(1, t - t_0)
+       \end{aligned}
+
+    The averaged parameters are ``state.ax``. torch keeps :math:`\eta` and :math:`\mu` in float32
+    0-d tensors and reads them back with ``.item()``; so do we, which float64 parity needs.
+    ``update`` needs ``params`` (the average is of the updated params).
+
+    Args: lr :math:`\gamma` (default: 1e-2), lambd :math:`\lambda` decay term (default: 1e-4),
+    alpha power for the eta update (default: 0.75), t0 the step at which averaging starts (default:
+    1e6), weight_decay (default: 0), maximize (default: False), weight_decay_mask (default: None).
+
+    Reference: Polyak & Juditsky, 1992; ``torch.optim.ASGD``.
+    """
+    check_lr(lr)
+    check_scalar_in_range("lambd", lambd)
+    check_scalar_in_range("alpha", alpha)
+    check_scalar_in_range("t0", t0)
+    check_nonnegative("weight_decay", weight_decay)
+    check_bool("maximize", maximize)
+    check_mask(weight_decay_mask)
+
+    def init(params: Any) -> ASGDState:
+        if weight_decay != 0:
+            resolve_mask(weight_decay_mask, params)
+        initial = learning_rate(lr, _count()).astype(jnp.float32)
+        return ASGDState(_count(), initial, jnp.ones((), jnp.float32), _zeros_like_tree(params))
+
+    def update(grads: Any, state: ASGDState, params: Any = None) -> tuple[Any, ASGDState]:
+        treedef, grad_leaves, param_leaves = _prepare(grads, state.ax, params, True, "ASGD")
+        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        lr_t = learning_rate(lr, state.count)
+        eta = state.eta.astype(scalar_dtype())
+        mu = state.mu.astype(scalar_dtype())
+        updates, averages = [], []
+        for index, (g, p, ax) in enumerate(
+            zip(grad_leaves, param_leaves, jax.tree.leaves(state.ax), strict=True)
+        ):
+            g = -g if maximize else g
+            if weight_decay != 0 and decays[index]:
+                g = g + weight_decay * p
+            u = (p * _cast(1 - lambd * eta, p) - p) + (-_cast(eta, g)) * g
+            new_p = p + u
+            ax = jnp.where(mu == 1, new_p, ax + (new_p - ax) * _cast(mu, ax))
+            updates.append(u)
+            averages.append(ax)
+        step = (state.count + 1).astype(scalar_dtype())
+        new_eta = (lr_t / (1 + lambd * lr_t * step) ** alpha).astype(jnp.float32)
+        new_mu = (1 / jnp.maximum(1.0, step - t0)).astype(jnp.float32)
+        return treedef.unflatten(updates), ASGDState(
+            state.count + 1, new_eta, new_mu, treedef.unflatten(averages)
         )
 
     return optax.GradientTransformation(init, update)

@@ -182,6 +182,8 @@ def _run_jax(opt: Any, start: Any, a: Any, c: Any, steps: int, sign: float, corr
         params, state = step(params, state)
         _record(checkpoints, index, steps, params)
     assert step._cache_size() == 1, "the jitted update recompiled between steps"
+    if isinstance(state, jaxmath.optim.ASGDState):
+        checkpoints["averaged params (ax)"] = state.ax
     return checkpoints
 
 
@@ -201,6 +203,8 @@ def _run_torch_ref(
         updates, state = opt.update(grads, state, params)
         params = torch_ref.optim.apply_updates(params, updates)
         _record(checkpoints, index, steps, params)
+    if isinstance(state, torch_ref.optim.ASGDState):
+        checkpoints["averaged params (ax)"] = state.ax
     return checkpoints
 
 
@@ -247,6 +251,9 @@ def torch_optim_reference(name: str) -> Callable[..., Any]:
                 scheduler.step()
             snapshot = torch_ref.optim.tree_unflatten(start, [t.detach().clone() for t in tensors])
             _record(checkpoints, index, steps, snapshot)
+        if name == "ASGD":
+            averaged = [opt.state[tensor]["ax"].clone() for tensor in tensors]
+            checkpoints["averaged params (ax)"] = torch_ref.optim.tree_unflatten(start, averaged)
         return checkpoints
 
     return reference
@@ -380,6 +387,20 @@ OPTIMIZER_SETTINGS: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("tuple", {"lr": 0.02, "maximize": True, "betas": (0.9, 0.9)}),
         ("mlp", {"lr": 0.02, "weight_decay": 0.2, "weight_decay_mask": "tree"}),
     ],
+    "Rprop": [
+        ("dict", {}),
+        ("array", {"lr": 0.05}),
+        ("mlp", {"lr": 0.01, "etas": (0.3, 1.5), "step_sizes": (1e-4, 0.5)}),
+        ("tuple", {"lr": 0.02, "maximize": True}),
+    ],
+    "ASGD": [
+        ("dict", {}),
+        ("array", {"lr": 0.05, "lambd": 1e-3}),
+        ("dict", {"lr": 0.05, "t0": 100, "alpha": 0.5}),
+        ("mlp", {"lr": 0.05, "weight_decay": 0.1, "maximize": True, "t0": 50}),
+        ("tuple", {"lr": 0.05, "weight_decay": 0.2, "weight_decay_mask": "tree", "t0": 10}),
+        ("dict", {"lr": 0.05, "t0": 20, "schedule": ("StepLR", {"step_size": 50, "gamma": 0.5})}),
+    ],
 }
 
 
@@ -425,12 +446,20 @@ def optimizer_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
 
     def errors() -> Iterator[ErrorInput]:
         yield rejected("lr < 0", r"lr must be >= 0.0, got -1.0", "Invalid learning rate", lr=-1.0)
-        yield rejected(
-            "weight_decay < 0",
-            r"weight_decay must be >= 0.0, got -0.1",
-            "Invalid weight_decay value",
-            weight_decay=-0.1,
-        )
+        if name != "Rprop":
+            yield rejected(
+                "weight_decay < 0",
+                r"weight_decay must be >= 0.0, got -0.1",
+                "Invalid weight_decay value",
+                weight_decay=-0.1,
+            )
+        if name == "Rprop":
+            yield rejected(
+                "etas out of order",
+                r"etas must satisfy 0 < etas\[0\] < 1 < etas\[1\], got \(0.5, 0.9\)",
+                "Invalid eta values",
+                etas=(0.5, 0.9),
+            )
         if name in ("Adam", "AdamW", "Adamax", "NAdam", "RAdam"):
             yield rejected(
                 "beta1 = 1",
@@ -444,7 +473,7 @@ def optimizer_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
                 "Invalid beta parameter at index 1",
                 betas=(0.9, -0.1),
             )
-        if name != "SGD":
+        if name not in ("SGD", "Rprop", "ASGD"):
             yield rejected(
                 "eps < 0", r"eps must be >= 0.0, got -1e-08", "Invalid epsilon", eps=-1e-8
             )
@@ -498,35 +527,44 @@ def optimizer_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
                 initial_accumulator_value=-1.0,
             )
         tiny = _tiny_problem()
-        yield ErrorInput(
-            Sample(
-                tiny,
-                {"steps": 1, "weight_decay": 0.1, "weight_decay_mask": {"w": True}},
-                "mask structure != params",
-            ),
-            ValueError,
-            r"weight_decay_mask must have the tree structure of params \{'b': \*, 'w': \*\}, "
-            r"got \{'w': \*\}",
-        )
-        yield ErrorInput(
-            Sample(
-                tiny, {"steps": 1, "weight_decay_mask": {"w": True, "b": 0}}, "mask with an int"
-            ),
-            TypeError,
-            r"weight_decay_mask must be a pytree of bools or a function of params, got a leaf 0",
-        )
-        yield ErrorInput(
-            Sample(tiny, {"steps": 1, "corrupt": "structure"}, "grads of another structure"),
-            ValueError,
-            r"grads must have the tree structure of .* \{'b': \*, 'w': \*\}, got \{'w': \*\}",
-        )
-        yield ErrorInput(
-            Sample(tiny, {"steps": 1, "corrupt": "shape"}, "grads of another shape"),
-            ValueError,
-            r"grads\['b'\] must have shape \(2,\) as in .*, got \(7,\)",
-        )
+        if name != "Rprop":  # Rprop has no weight decay, so no mask
+            yield from _mask_errors(tiny)
+        yield from _grads_errors(tiny)
 
     return errors
+
+
+def _mask_errors(tiny: Any) -> Iterator[ErrorInput]:
+    """A weight_decay_mask of another structure, or with a leaf that is not a bool."""
+    yield ErrorInput(
+        Sample(
+            tiny,
+            {"steps": 1, "weight_decay": 0.1, "weight_decay_mask": {"w": True}},
+            "mask structure != params",
+        ),
+        ValueError,
+        r"weight_decay_mask must have the tree structure of params \{'b': \*, 'w': \*\}, "
+        r"got \{'w': \*\}",
+    )
+    yield ErrorInput(
+        Sample(tiny, {"steps": 1, "weight_decay_mask": {"w": True, "b": 0}}, "mask with an int"),
+        TypeError,
+        r"weight_decay_mask must be a pytree of bools or a function of params, got a leaf 0",
+    )
+
+
+def _grads_errors(tiny: Any) -> Iterator[ErrorInput]:
+    """Grads that do not fit the state (structure, shape): refused, with the path named."""
+    yield ErrorInput(
+        Sample(tiny, {"steps": 1, "corrupt": "structure"}, "grads of another structure"),
+        ValueError,
+        r"grads must have the tree structure of .* \{'b': \*, 'w': \*\}, got \{'w': \*\}",
+    )
+    yield ErrorInput(
+        Sample(tiny, {"steps": 1, "corrupt": "shape"}, "grads of another shape"),
+        ValueError,
+        r"grads\['b'\] must have shape \(2,\) as in .*, got \(7,\)",
+    )
 
 
 def optimizer_case(name: str) -> Case:

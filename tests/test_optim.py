@@ -25,7 +25,19 @@ from parity_tests.cases_optim import (
 from parity_tests.harness import TORCH, leaves, rng_for, to_framework, tolerance
 from torch_ref import optim as to
 
-OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam")
+OPTIMIZERS = (
+    "SGD",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "Adagrad",
+    "Adadelta",
+    "Adamax",
+    "NAdam",
+    "RAdam",
+    "Rprop",
+    "ASGD",
+)
 OPTIMIZER_CASES = [c for c in OPTIM_CASES if c.module == "optim" and c.name in OPTIMIZERS]
 
 
@@ -225,7 +237,8 @@ def test_jitted_update_with_a_schedule_compiles_once(name: str) -> None:
 def test_float32_params_keep_float32_state_and_updates(name: str) -> None:
     """x64 is on in the tests and a schedule returns float64: nothing may promote float32 params."""
     schedule = jaxmath.lr_scheduler.ExponentialLR(0.1, gamma=0.9)
-    opt = getattr(jo, name)(lr=schedule, weight_decay=0.1)
+    decay = {} if name == "Rprop" else {"weight_decay": 0.1}  # Rprop has no weight decay
+    opt = getattr(jo, name)(lr=schedule, **decay)
     params = {"w": jnp.ones((3, 2), jnp.float32), "b": jnp.zeros(2, jnp.float32)}
     state = opt.init(params)
     updates, state = jax.jit(opt.update)(jax.tree.map(jnp.ones_like, params), state, params)

@@ -22,7 +22,9 @@ import torch
 from torch_ref._validation import check_scalar_in_range
 
 __all__ = [
+    "ASGD",
     "SGD",
+    "ASGDState",
     "Adadelta",
     "AdadeltaState",
     "Adagrad",
@@ -38,6 +40,8 @@ __all__ = [
     "RAdamState",
     "RMSprop",
     "RMSpropState",
+    "Rprop",
+    "RpropState",
     "SGDState",
     "apply_updates",
 ]
@@ -870,6 +874,130 @@ def RAdam(  # noqa: N802
         updates, exp_avg, exp_avg_sq = columns
         return tree_unflatten(grads, updates), RAdamState(
             state.count + 1, tree_unflatten(grads, exp_avg), tree_unflatten(grads, exp_avg_sq)
+        )
+
+    return GradientTransformation(init, update)
+
+
+# ------------------------------------------------------------------------------------------------
+# Rprop, ASGD (issue 19)
+# ------------------------------------------------------------------------------------------------
+
+
+class RpropState(NamedTuple):
+    count: torch.Tensor  # () int64: steps taken
+    prev: Any  # params-shaped
+    step_size: Any  # params-shaped
+
+
+def Rprop(  # noqa: N802
+    lr: ScalarOrSchedule = 1e-2,
+    etas: tuple[float, float] = (0.5, 1.2),
+    step_sizes: tuple[float, float] = (1e-6, 50),
+    maximize: bool = False,
+) -> GradientTransformation:
+    """torch.optim.Rprop, functionally; see jaxmath.optim.Rprop for the algorithm."""
+    check_lr(lr)
+    if not isinstance(etas, Sequence) or len(etas) != 2:
+        raise TypeError(f"etas must be a pair (eta_minus, eta_plus), got {etas!r}")
+    check_scalar_in_range("etas[0]", etas[0])
+    check_scalar_in_range("etas[1]", etas[1])
+    if not 0.0 < etas[0] < 1.0 < etas[1]:
+        raise ValueError(f"etas must satisfy 0 < etas[0] < 1 < etas[1], got {tuple(etas)!r}")
+    if not isinstance(step_sizes, Sequence) or len(step_sizes) != 2:
+        raise TypeError(f"step_sizes must be a pair (min, max), got {step_sizes!r}")
+    check_nonnegative("step_sizes[0]", step_sizes[0])
+    check_nonnegative("step_sizes[1]", step_sizes[1])
+    check_bool("maximize", maximize)
+    eta_minus, eta_plus = float(etas[0]), float(etas[1])
+    smallest, largest = float(step_sizes[0]), float(step_sizes[1])
+
+    def init(params: Any) -> RpropState:
+        initial = learning_rate(lr, _count())
+        return RpropState(
+            _count(),
+            _zeros_like_tree(params),
+            tree_map(lambda p: torch.full_like(p, initial), params),
+        )
+
+    def update(grads: Any, state: RpropState, params: Any = None) -> tuple[Any, RpropState]:
+        grad_leaves, _ = _prepare(grads, state.prev, params, False, "Rprop")
+        columns: list[list[Any]] = [[], [], []]
+        for g, prev, size in zip(
+            grad_leaves, tree_leaves(state.prev), tree_leaves(state.step_size), strict=True
+        ):
+            g = -g if maximize else g
+            sign = torch.sign(g * prev)
+            factor = torch.ones_like(sign)
+            factor = torch.where(sign > 0, torch.full_like(sign, eta_plus), factor)
+            factor = torch.where(sign < 0, torch.full_like(sign, eta_minus), factor)
+            size = torch.clamp(size * factor, smallest, largest)
+            g = torch.where(sign < 0, torch.zeros_like(g), g)
+            for column, value in zip(columns, (-(torch.sign(g) * size), g, size), strict=True):
+                column.append(value)
+        updates, prev, sizes = columns
+        return tree_unflatten(grads, updates), RpropState(
+            state.count + 1, tree_unflatten(grads, prev), tree_unflatten(grads, sizes)
+        )
+
+    return GradientTransformation(init, update)
+
+
+class ASGDState(NamedTuple):
+    count: torch.Tensor  # () int64: steps taken
+    eta: torch.Tensor  # () float32, as torch keeps it
+    mu: torch.Tensor  # () float32, as torch keeps it
+    ax: Any  # params-shaped: the averaged parameters
+
+
+def ASGD(  # noqa: N802
+    lr: ScalarOrSchedule = 1e-2,
+    lambd: float = 1e-4,
+    alpha: float = 0.75,
+    t0: float = 1e6,
+    weight_decay: float = 0,
+    maximize: bool = False,
+    weight_decay_mask: MaskOrFn = None,
+) -> GradientTransformation:
+    """torch.optim.ASGD, functionally; see jaxmath.optim.ASGD for the algorithm."""
+    check_lr(lr)
+    check_scalar_in_range("lambd", lambd)
+    check_scalar_in_range("alpha", alpha)
+    check_scalar_in_range("t0", t0)
+    check_nonnegative("weight_decay", weight_decay)
+    check_bool("maximize", maximize)
+    check_mask(weight_decay_mask)
+
+    def init(params: Any) -> ASGDState:
+        if weight_decay != 0:
+            resolve_mask(weight_decay_mask, params)
+        initial = torch.tensor(learning_rate(lr, _count()), dtype=torch.float32)
+        return ASGDState(
+            _count(), initial, torch.ones((), dtype=torch.float32), _zeros_like_tree(params)
+        )
+
+    def update(grads: Any, state: ASGDState, params: Any = None) -> tuple[Any, ASGDState]:
+        grad_leaves, param_leaves = _prepare(grads, state.ax, params, True, "ASGD")
+        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        lr_t = learning_rate(lr, state.count)
+        eta, mu = float(state.eta), float(state.mu)
+        updates, averages = [], []
+        for index, (g, p, ax) in enumerate(
+            zip(grad_leaves, param_leaves, tree_leaves(state.ax), strict=True)
+        ):
+            g = -g if maximize else g
+            if weight_decay != 0 and decays[index]:
+                g = g + weight_decay * p
+            u = (p * (1 - lambd * eta) - p) + (-eta) * g
+            new_p = p + u
+            ax = new_p.clone() if mu == 1 else ax + (new_p - ax) * mu
+            updates.append(u)
+            averages.append(ax)
+        step = int(state.count) + 1
+        new_eta = torch.tensor(lr_t / ((1 + lambd * lr_t * step) ** alpha), dtype=torch.float32)
+        new_mu = torch.tensor(1 / max(1, step - t0), dtype=torch.float32)
+        return tree_unflatten(grads, updates), ASGDState(
+            state.count + 1, new_eta, new_mu, tree_unflatten(grads, averages)
         )
 
     return GradientTransformation(init, update)
