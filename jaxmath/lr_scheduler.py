@@ -48,6 +48,7 @@ __all__ = [
     "LinearLR",
     "MultiStepLR",
     "MultiplicativeLR",
+    "OneCycleLR",
     "PolynomialLR",
     "SequentialLR",
     "StepLR",
@@ -402,3 +403,130 @@ class CosineAnnealingWarmRestarts(_Schedule):
         current, length = self._cycle(steps)
         angle = math.pi * _as_float(current) / _as_float(length)
         return self.eta_min + (self.lr - self.eta_min) * (1 + jnp.cos(angle)) / 2
+
+
+def _anneal(strategy: str, start: Any, end: Any, pct: jax.Array) -> jax.Array:
+    if strategy == "cos":
+        return end + (start - end) / 2.0 * (jnp.cos(math.pi * pct) + 1)
+    return (end - start) * pct + start
+
+
+class OneCycleLR(_Schedule):
+    r"""The 1cycle policy (``torch.optim.lr_scheduler.OneCycleLR``): from ``max_lr/div_factor`` up to
+    ``max_lr`` over the first ``pct_start`` of ``total_steps``, then down to
+    ``max_lr/(div_factor*final_div_factor)`` (``three_phase``: back to the initial lr first, then
+    down), each phase annealed by cosine or linearly in its fraction of steps.
+
+    torch's optimizer lr is not used by OneCycleLR (it overwrites it), so the first argument here is
+    ``max_lr`` itself. :meth:`momentum` is the momentum (or beta1) schedule torch writes into the
+    param group when ``cycle_momentum``: ``max_momentum`` down to ``base_momentum`` while the lr rises,
+    and back. torch raises when stepped past ``total_steps``; so does a concrete step > total_steps
+    here (a traced one cannot be checked: it extrapolates the last phase).
+
+    Args:
+        max_lr: the peak lr.
+        total_steps: the cycle's length; or give ``epochs`` and ``steps_per_epoch``.
+        pct_start: the fraction of steps spent increasing the lr (default: 0.3).
+        anneal_strategy: 'cos' or 'linear' (default: 'cos').
+        cycle_momentum, base_momentum, max_momentum: the momentum schedule (default: True, 0.85,
+            0.95).
+        div_factor: initial lr = max_lr / div_factor (default: 25.0).
+        final_div_factor: min lr = initial lr / final_div_factor (default: 1e4).
+        three_phase: the fast.ai three-phase variant (default: False).
+    """
+
+    def __init__(
+        self,
+        max_lr: float,
+        total_steps: int | None = None,
+        epochs: int | None = None,
+        steps_per_epoch: int | None = None,
+        pct_start: float = 0.3,
+        anneal_strategy: str = "cos",
+        cycle_momentum: bool = True,
+        base_momentum: float = 0.85,
+        max_momentum: float = 0.95,
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+        three_phase: bool = False,
+    ) -> None:
+        check_scalar_in_range("max_lr", max_lr, 0.0)
+        if total_steps is not None:
+            check_positive_int("total_steps", total_steps)
+        elif epochs is not None and steps_per_epoch is not None:
+            check_positive_int("epochs", epochs)
+            check_positive_int("steps_per_epoch", steps_per_epoch)
+            total_steps = epochs * steps_per_epoch
+        else:
+            raise ValueError("OneCycleLR needs total_steps, or epochs and steps_per_epoch")
+        check_scalar_in_range("pct_start", pct_start, 0.0, 1.0)
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(
+                f"anneal_strategy must be one of 'cos', 'linear', got {anneal_strategy!r}"
+            )
+        for name, value in (
+            ("base_momentum", base_momentum),
+            ("max_momentum", max_momentum),
+            ("div_factor", div_factor),
+            ("final_div_factor", final_div_factor),
+        ):
+            check_scalar_in_range(name, value)
+        self.lr = max_lr
+        self.total_steps, self.pct_start, self.anneal_strategy = (
+            total_steps,
+            pct_start,
+            anneal_strategy,
+        )
+        self.cycle_momentum, self.base_momentum = cycle_momentum, base_momentum
+        self.max_momentum, self.three_phase = max_momentum, three_phase
+        initial = max_lr / div_factor
+        minimum = initial / final_div_factor
+        up = float(pct_start * total_steps) - 1
+        if three_phase:
+            self.phases = [
+                (up, initial, max_lr, max_momentum, base_momentum),
+                (
+                    float(2 * pct_start * total_steps) - 2,
+                    max_lr,
+                    initial,
+                    base_momentum,
+                    max_momentum,
+                ),
+                (total_steps - 1, initial, minimum, max_momentum, max_momentum),
+            ]
+        else:
+            self.phases = [
+                (up, initial, max_lr, max_momentum, base_momentum),
+                (total_steps - 1, max_lr, minimum, base_momentum, max_momentum),
+            ]
+
+    def _evaluate(self, steps: jax.Array, lr: bool) -> jax.Array:
+        if (
+            not isinstance(steps, jax.core.Tracer)
+            and steps.size
+            and int(jnp.max(steps)) > self.total_steps
+        ):
+            raise ValueError(
+                f"step must be <= total_steps = {self.total_steps}, got {int(jnp.max(steps))}"
+            )
+        t = _as_float(steps)
+        result = jnp.zeros_like(t)
+        start_step, chosen = 0.0, jnp.zeros(t.shape, bool)
+        for index, (end_step, start_lr, end_lr, start_m, end_m) in enumerate(self.phases):
+            last = index == len(self.phases) - 1
+            here = ~chosen & ((t <= end_step) | last)
+            pct = (t - start_step) / (end_step - start_step)
+            start, end = (start_lr, end_lr) if lr else (start_m, end_m)
+            result = jnp.where(here, _anneal(self.anneal_strategy, start, end, pct), result)
+            chosen = chosen | here
+            start_step = end_step
+        return result
+
+    def value(self, steps: jax.Array) -> jax.Array:
+        return self._evaluate(steps, lr=True)
+
+    def momentum(self, step: Any) -> jax.Array:
+        """The momentum (SGD) or beta1 (Adam) torch uses at the (t+1)-th step."""
+        if not self.cycle_momentum:
+            raise ValueError("momentum is only scheduled with cycle_momentum=True")
+        return self._evaluate(_steps(step), lr=False)

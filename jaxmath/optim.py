@@ -87,9 +87,12 @@ MaskOrFn = Any
 
 
 def check_lr(lr: Any) -> None:
-    """``lr`` must be a schedule (callable) or a real number >= 0."""
-    if callable(lr):
+    """``lr`` must be a schedule (callable) or a real number >= 0; a 0-d array is accepted too
+    (``optax.inject_hyperparams`` passes one; a traced one cannot be checked)."""
+    if callable(lr) or isinstance(lr, jax.core.Tracer):
         return
+    if isinstance(lr, jax.Array | np.ndarray) and np.ndim(lr) == 0:
+        lr = float(lr)
     check_scalar_in_range("lr", lr, 0.0)
 
 

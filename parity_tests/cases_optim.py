@@ -695,6 +695,16 @@ SCHEDULE_SETTINGS.update(
         ],
         "LambdaLR": [{"lr_lambda": decay_95}, {"lr_lambda": inverse_time}],
         "MultiplicativeLR": [{"lr_lambda": constant_99}, {"lr_lambda": cyclic_factor}],
+        "OneCycleLR": [
+            {"total_steps": 400},
+            {
+                "total_steps": 300,
+                "anneal_strategy": "linear",
+                "three_phase": True,
+                "pct_start": 0.25,
+            },
+            {"epochs": 4, "steps_per_epoch": 50, "div_factor": 10.0, "final_div_factor": 100.0},
+        ],
         "CosineAnnealingWarmRestarts": [
             {"T_0": 10},
             {"T_0": 10, "T_mult": 2, "eta_min": 0.001},
@@ -720,13 +730,17 @@ def torch_schedule_reference(name: str) -> Callable[..., Any]:
     def reference(steps: Any, lr: float = SCHEDULE_LR, **options: Any) -> Any:
         parameter = torch.zeros(1, requires_grad=True)
         opt = torch.optim.SGD([parameter], lr=lr)
+        if name == "OneCycleLR":  # torch ignores the optimizer's lr: its first argument is max_lr
+            options = {"max_lr": lr, **options}
         scheduler = _torch_scheduler(opt, (name, options))
         steps = np.asarray(steps)
         lrs = []
-        for _ in range(int(steps.max()) + 1 if steps.size else 0):
+        count = int(steps.max()) + 1 if steps.size else 0
+        for index in range(count):
             lrs.append(opt.param_groups[0]["lr"])
             opt.step()
-            scheduler.step()
+            if index < count - 1:  # OneCycleLR refuses a step past total_steps
+                scheduler.step()
         return torch.tensor(np.asarray(lrs, np.float64)[steps])
 
     return reference
@@ -735,8 +749,12 @@ def torch_schedule_reference(name: str) -> Callable[..., Any]:
 def schedule_samples(name: str) -> Callable[[np.random.Generator, str], Iterator[Sample]]:
     def samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
         index_dtype = np.int32 if dtype == "float32" else np.int64
-        steps = np.arange(LR_STEPS, dtype=index_dtype)
         for options in SCHEDULE_SETTINGS[name]:
+            count = LR_STEPS
+            if name == "OneCycleLR":  # its whole cycle, end included (torch stops there)
+                count = options.get("total_steps") or options["epochs"] * options["steps_per_epoch"]
+                count += 1
+            steps = np.arange(count, dtype=index_dtype)
             yield Sample((steps,), dict(options), f"{options or 'defaults'}")
         shuffled = rng.permutation(LR_STEPS)[:50].astype(index_dtype)
         yield Sample(
@@ -808,6 +826,23 @@ def schedule_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
                 upstream_exception=ValueError,
                 upstream_match="Ending multiplicative factor",
             )
+        if name == "OneCycleLR":
+            yield ErrorInput(
+                Sample((np.array([0, 401]),), {"total_steps": 400}, "step past total_steps"),
+                ValueError,
+                r"step must be <= total_steps = 400, got 401",
+                upstream_rejects=True,
+                upstream_exception=ValueError,
+                upstream_match="Tried to step 401 times",
+            )
+            yield ErrorInput(
+                Sample((steps,), {"total_steps": 10, "anneal_strategy": "exp"}, "unknown anneal"),
+                ValueError,
+                r"anneal_strategy must be one of 'cos', 'linear', got 'exp'",
+                upstream_rejects=True,
+                upstream_exception=ValueError,
+                upstream_match="anneal_strategy must be one of 'cos' or 'linear'",
+            )
         if name == "ConstantLR":
             yield ErrorInput(
                 Sample((steps,), {"factor": 1.5}, "factor > 1"),
@@ -866,6 +901,7 @@ def schedule_case(name: str) -> Case:
         "LambdaLR": "lr_lambda",
         "MultiplicativeLR": "lr_lambda",
         "CosineAnnealingWarmRestarts": "T_0",
+        "OneCycleLR": "total_steps, or epochs and steps_per_epoch",
         "StepLR": "step_size",
         "ExponentialLR": "gamma",
         "CosineAnnealingLR": "T_max",

@@ -113,3 +113,45 @@ def test_bad_steps_and_options_are_refused(module) -> None:
         )
     with pytest.raises(TypeError, match=r"schedulers\[1\] must be a schedule, got 0\.1"):
         module.SequentialLR([module.LinearLR(0.1), 0.1], [5])
+
+
+@pytest.mark.parametrize("torch_optimizer", ["SGD", "Adam"])
+def test_one_cycle_momentum_schedule_is_torch_s(torch_optimizer: str) -> None:
+    """OneCycleLR also cycles SGD's momentum (Adam's beta1): momentum(t) is what torch writes into
+    the param group before the (t+1)-th step."""
+    parameter = torch.zeros(1, requires_grad=True)
+    if torch_optimizer == "SGD":
+        opt = torch.optim.SGD([parameter], lr=0.1, momentum=0.9)
+    else:
+        opt = torch.optim.Adam([parameter], lr=0.1)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=0.2, total_steps=120, three_phase=True, base_momentum=0.8
+    )
+    expected = []
+    for step in range(121):
+        group = opt.param_groups[0]
+        expected.append(group["momentum"] if torch_optimizer == "SGD" else group["betas"][0])
+        opt.step()
+        if step < 120:
+            scheduler.step()
+    ours = jl.OneCycleLR(0.2, total_steps=120, three_phase=True, base_momentum=0.8)
+    twin = tl.OneCycleLR(0.2, total_steps=120, three_phase=True, base_momentum=0.8)
+    np.testing.assert_allclose(np.asarray(ours.momentum(np.arange(121))), expected, rtol=1e-12)
+    np.testing.assert_allclose(twin.momentum(torch.arange(121)).numpy(), expected, rtol=1e-12)
+
+
+def test_optimizers_take_an_injected_lr() -> None:
+    """optax.inject_hyperparams hands the lr over as an array (traced in update): accepted, and the
+    lr in force is the schedule's. The other options must be static_args: the branches of torch's
+    rules depend on them (OneCycleLR.momentum gives the momentum schedule's values, but jaxmath's
+    momentum is a static float, not a schedule)."""
+    schedule = jl.OneCycleLR(0.2, total_steps=50)
+    static = ("momentum", "dampening", "weight_decay", "nesterov", "maximize")
+    opt = optax.inject_hyperparams(jo.SGD, static_args=static)(lr=schedule, momentum=0.9)
+    state = opt.init(jnp.zeros(3))
+    update = jax.jit(opt.update)
+    for _ in range(3):
+        _, state = update(jnp.ones(3), state)
+    assert float(state.hyperparams["lr"]) == pytest.approx(float(schedule(2)))
+    with pytest.raises(ValueError, match=r"lr must be >= 0.0, got -0.5"):
+        jo.Adam(lr=jnp.asarray(-0.5))

@@ -25,6 +25,7 @@ __all__ = [
     "LinearLR",
     "MultiStepLR",
     "MultiplicativeLR",
+    "OneCycleLR",
     "PolynomialLR",
     "SequentialLR",
     "StepLR",
@@ -287,3 +288,105 @@ class CosineAnnealingWarmRestarts(_Schedule):
         current, length = self._cycle(steps)
         angle = math.pi * _as_float(current) / _as_float(length)
         return self.eta_min + (self.lr - self.eta_min) * (1 + torch.cos(angle)) / 2
+
+
+def _anneal(strategy: str, start: Any, end: Any, pct: torch.Tensor) -> torch.Tensor:
+    if strategy == "cos":
+        return end + (start - end) / 2.0 * (torch.cos(math.pi * pct) + 1)
+    return (end - start) * pct + start
+
+
+class OneCycleLR(_Schedule):
+    """The 1cycle policy; see jaxmath.lr_scheduler.OneCycleLR (same phases and momentum)."""
+
+    def __init__(
+        self,
+        max_lr: float,
+        total_steps: int | None = None,
+        epochs: int | None = None,
+        steps_per_epoch: int | None = None,
+        pct_start: float = 0.3,
+        anneal_strategy: str = "cos",
+        cycle_momentum: bool = True,
+        base_momentum: float = 0.85,
+        max_momentum: float = 0.95,
+        div_factor: float = 25.0,
+        final_div_factor: float = 1e4,
+        three_phase: bool = False,
+    ) -> None:
+        check_scalar_in_range("max_lr", max_lr, 0.0)
+        if total_steps is not None:
+            check_positive_int("total_steps", total_steps)
+        elif epochs is not None and steps_per_epoch is not None:
+            check_positive_int("epochs", epochs)
+            check_positive_int("steps_per_epoch", steps_per_epoch)
+            total_steps = epochs * steps_per_epoch
+        else:
+            raise ValueError("OneCycleLR needs total_steps, or epochs and steps_per_epoch")
+        check_scalar_in_range("pct_start", pct_start, 0.0, 1.0)
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(
+                f"anneal_strategy must be one of 'cos', 'linear', got {anneal_strategy!r}"
+            )
+        for name, value in (
+            ("base_momentum", base_momentum),
+            ("max_momentum", max_momentum),
+            ("div_factor", div_factor),
+            ("final_div_factor", final_div_factor),
+        ):
+            check_scalar_in_range(name, value)
+        self.lr = max_lr
+        self.total_steps, self.pct_start, self.anneal_strategy = (
+            total_steps,
+            pct_start,
+            anneal_strategy,
+        )
+        self.cycle_momentum, self.base_momentum = cycle_momentum, base_momentum
+        self.max_momentum, self.three_phase = max_momentum, three_phase
+        initial = max_lr / div_factor
+        minimum = initial / final_div_factor
+        up = float(pct_start * total_steps) - 1
+        if three_phase:
+            self.phases = [
+                (up, initial, max_lr, max_momentum, base_momentum),
+                (
+                    float(2 * pct_start * total_steps) - 2,
+                    max_lr,
+                    initial,
+                    base_momentum,
+                    max_momentum,
+                ),
+                (total_steps - 1, initial, minimum, max_momentum, max_momentum),
+            ]
+        else:
+            self.phases = [
+                (up, initial, max_lr, max_momentum, base_momentum),
+                (total_steps - 1, max_lr, minimum, base_momentum, max_momentum),
+            ]
+
+    def _evaluate(self, steps: torch.Tensor, lr: bool) -> torch.Tensor:
+        if steps.numel() and int(steps.max()) > self.total_steps:
+            raise ValueError(
+                f"step must be <= total_steps = {self.total_steps}, got {int(steps.max())}"
+            )
+        t = _as_float(steps)
+        result = torch.zeros_like(t)
+        start_step, chosen = 0.0, torch.zeros(t.shape, dtype=torch.bool)
+        for index, (end_step, start_lr, end_lr, start_m, end_m) in enumerate(self.phases):
+            last = index == len(self.phases) - 1
+            here = ~chosen & ((t <= end_step) | last)
+            pct = (t - start_step) / (end_step - start_step)
+            start, end = (start_lr, end_lr) if lr else (start_m, end_m)
+            result = torch.where(here, _anneal(self.anneal_strategy, start, end, pct), result)
+            chosen = chosen | here
+            start_step = end_step
+        return result
+
+    def value(self, steps: torch.Tensor) -> torch.Tensor:
+        return self._evaluate(steps, lr=True)
+
+    def momentum(self, step: Any) -> torch.Tensor:
+        """The momentum (SGD) or beta1 (Adam) torch uses at the (t+1)-th step."""
+        if not self.cycle_momentum:
+            raise ValueError("momentum is only scheduled with cycle_momentum=True")
+        return self._evaluate(_steps(step), lr=False)
