@@ -642,13 +642,16 @@ def plot_loss_landscape(
         contour_axes.plot(*path[-1], "*", color=line.get_color(), markersize=11)
     _label_axes(contour_axes, title, xlabel, ylabel)
     if surface_3d:
-        surface_axes = figure.add_subplot(1, 2, 2, projection="3d")
+        # computed_zorder=False: draw in call order, so the paths stay above the surface
+        surface_axes = figure.add_subplot(1, 2, 2, projection="3d", computed_zorder=False)
         surface_axes.plot_surface(
             grid_a, grid_b, np.ma.masked_invalid(surface), cmap="viridis", linewidth=0, alpha=0.85
         )
         for name, path in paths.items():
             heights = _bilinear(alphas, betas, surface, path)
-            surface_axes.plot(path[:, 0], path[:, 1], heights, "-", linewidth=2, label=name)
+            surface_axes.plot(
+                path[:, 0], path[:, 1], heights, "-", linewidth=2, label=name, zorder=3
+            )
         surface_axes.set(xlabel=xlabel, ylabel=ylabel, zlabel="log10 loss" if log_scale else "loss")
         surface_axes.set_title(f"{title} (3-D)")
     return figure
