@@ -43,6 +43,7 @@ __all__ = [
     "ConstantLR",
     "CosineAnnealingLR",
     "CosineAnnealingWarmRestarts",
+    "CyclicLR",
     "ExponentialLR",
     "LambdaLR",
     "LinearLR",
@@ -530,3 +531,104 @@ class OneCycleLR(_Schedule):
         if not self.cycle_momentum:
             raise ValueError("momentum is only scheduled with cycle_momentum=True")
         return self._evaluate(_steps(step), lr=False)
+
+
+class CyclicLR(_Schedule):
+    r"""Cyclical learning rates (``torch.optim.lr_scheduler.CyclicLR``): the lr goes from
+    ``base_lr`` up to ``max_lr`` over ``step_size_up`` steps and back over ``step_size_down``,
+    the amplitude scaled per cycle (``triangular``: 1, ``triangular2``: halved every cycle) or per
+    step (``exp_range``: :math:`\gamma^t`), or by a custom ``scale_fn`` of the cycle number or the
+    step (``scale_mode``).
+
+    .. math:: c = \lfloor 1 + t/(s_{up} + s_{down}) \rfloor,\quad x = 1 + t/(s_{up}+s_{down}) - c,\
+              h = x/r \text{ if } x \le r \text{ else } (x-1)/(r-1),\quad
+              \eta_t = \eta_{base} + (\eta_{max} - \eta_{base})\, h\, \text{scale\_fn}(c \text{ or } t)
+
+    with :math:`r = s_{up}/(s_{up}+s_{down})`. torch's optimizer lr is overwritten by ``base_lr``, so
+    ``base_lr`` is the first argument. :meth:`momentum` is the momentum (or beta1) schedule torch
+    writes into the param group with ``cycle_momentum``: ``max_momentum`` down to ``base_momentum``
+    as the lr rises.
+
+    Args:
+        base_lr, max_lr: the lr's bounds.
+        step_size_up: steps of the rising half (default: 2000).
+        step_size_down: steps of the falling half (default: None, = step_size_up).
+        mode: 'triangular', 'triangular2' or 'exp_range' (default: 'triangular').
+        gamma: exp_range's base (default: 1.0).
+        scale_fn: a custom amplitude scale (overrides mode), written with operators / jax.numpy.
+        scale_mode: 'cycle' or 'iterations', what scale_fn receives (default: 'cycle').
+        cycle_momentum, base_momentum, max_momentum: the momentum schedule (default: True, 0.8,
+            0.9).
+    """
+
+    def __init__(
+        self,
+        base_lr: float,
+        max_lr: float,
+        step_size_up: int = 2000,
+        step_size_down: int | None = None,
+        mode: str = "triangular",
+        gamma: float = 1.0,
+        scale_fn: Any = None,
+        scale_mode: str = "cycle",
+        cycle_momentum: bool = True,
+        base_momentum: float = 0.8,
+        max_momentum: float = 0.9,
+    ) -> None:
+        check_scalar_in_range("base_lr", base_lr, 0.0)
+        check_scalar_in_range("max_lr", max_lr, 0.0)
+        check_positive_int("step_size_up", step_size_up)
+        if step_size_down is not None:
+            check_positive_int("step_size_down", step_size_down)
+        if scale_fn is None and mode not in ("triangular", "triangular2", "exp_range"):
+            raise ValueError(
+                f"mode must be one of 'triangular', 'triangular2', 'exp_range' when scale_fn is "
+                f"None, got {mode!r}"
+            )
+        if scale_fn is not None and not callable(scale_fn):
+            raise TypeError(f"scale_fn must be a function, got {scale_fn!r}")
+        if scale_mode not in ("cycle", "iterations"):
+            raise ValueError(f"scale_mode must be one of 'cycle', 'iterations', got {scale_mode!r}")
+        check_scalar_in_range("gamma", gamma)
+        self.lr, self.max_lr = base_lr, max_lr
+        up = float(step_size_up)
+        down = float(step_size_down) if step_size_down is not None else up
+        self.total_size, self.step_ratio = up + down, up / (up + down)
+        self.mode, self.gamma, self.scale_fn = mode, gamma, scale_fn
+        self.scale_mode = (
+            scale_mode
+            if scale_fn is not None
+            else ("iterations" if mode == "exp_range" else "cycle")
+        )
+        self.cycle_momentum, self.base_momentum = cycle_momentum, base_momentum
+        self.max_momentum = max_momentum
+
+    def _scale(self, cycle: jax.Array, steps: jax.Array) -> jax.Array:
+        argument = cycle if self.scale_mode == "cycle" else steps
+        if self.scale_fn is not None:
+            return jnp.asarray(self.scale_fn(argument), scalar_dtype())
+        if self.mode == "triangular":
+            return jnp.ones_like(argument)
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (argument - 1))
+        return self.gamma**argument
+
+    def _height(self, steps: jax.Array) -> tuple[jax.Array, jax.Array]:
+        t = _as_float(steps)
+        cycle = jnp.floor(1 + t / self.total_size)
+        x = 1.0 + t / self.total_size - cycle
+        factor = jnp.where(
+            x <= self.step_ratio, x / self.step_ratio, (x - 1) / (self.step_ratio - 1)
+        )
+        return factor, self._scale(cycle, t)
+
+    def value(self, steps: jax.Array) -> jax.Array:
+        factor, scale = self._height(steps)
+        return self.lr + (self.max_lr - self.lr) * factor * scale
+
+    def momentum(self, step: Any) -> jax.Array:
+        """The momentum (SGD) or beta1 (Adam) torch uses at the (t+1)-th step."""
+        if not self.cycle_momentum:
+            raise ValueError("momentum is only scheduled with cycle_momentum=True")
+        factor, scale = self._height(_steps(step))
+        return self.max_momentum - (self.max_momentum - self.base_momentum) * factor * scale

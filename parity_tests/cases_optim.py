@@ -695,6 +695,13 @@ SCHEDULE_SETTINGS.update(
         ],
         "LambdaLR": [{"lr_lambda": decay_95}, {"lr_lambda": inverse_time}],
         "MultiplicativeLR": [{"lr_lambda": constant_99}, {"lr_lambda": cyclic_factor}],
+        "CyclicLR": [
+            {"max_lr": 0.5, "step_size_up": 20},
+            {"max_lr": 0.3, "step_size_up": 15, "step_size_down": 35, "mode": "triangular2"},
+            {"max_lr": 1.0, "step_size_up": 25, "mode": "exp_range", "gamma": 0.995},
+            {"max_lr": 0.4, "step_size_up": 30, "scale_fn": decay_95, "scale_mode": "iterations"},
+            {"max_lr": 0.4, "step_size_up": 30, "scale_fn": inverse_time},
+        ],
         "OneCycleLR": [
             {"total_steps": 400},
             {
@@ -732,6 +739,8 @@ def torch_schedule_reference(name: str) -> Callable[..., Any]:
         opt = torch.optim.SGD([parameter], lr=lr)
         if name == "OneCycleLR":  # torch ignores the optimizer's lr: its first argument is max_lr
             options = {"max_lr": lr, **options}
+        if name == "CyclicLR":  # torch overwrites the optimizer's lr with base_lr
+            options = {"base_lr": lr, **options}
         scheduler = _torch_scheduler(opt, (name, options))
         steps = np.asarray(steps)
         lrs = []
@@ -843,6 +852,16 @@ def schedule_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
                 upstream_exception=ValueError,
                 upstream_match="anneal_strategy must be one of 'cos' or 'linear'",
             )
+        if name == "CyclicLR":
+            yield ErrorInput(
+                Sample((steps,), {"max_lr": 0.5, "mode": "sawtooth"}, "unknown mode"),
+                ValueError,
+                r"mode must be one of 'triangular', 'triangular2', 'exp_range' when scale_fn is "
+                r"None, got 'sawtooth'",
+                upstream_rejects=True,
+                upstream_exception=ValueError,
+                upstream_match="mode is invalid and scale_fn is None",
+            )
         if name == "ConstantLR":
             yield ErrorInput(
                 Sample((steps,), {"factor": 1.5}, "factor > 1"),
@@ -902,6 +921,7 @@ def schedule_case(name: str) -> Case:
         "MultiplicativeLR": "lr_lambda",
         "CosineAnnealingWarmRestarts": "T_0",
         "OneCycleLR": "total_steps, or epochs and steps_per_epoch",
+        "CyclicLR": "max_lr",
         "StepLR": "step_size",
         "ExponentialLR": "gamma",
         "CosineAnnealingLR": "T_max",

@@ -155,3 +155,20 @@ def test_optimizers_take_an_injected_lr() -> None:
     assert float(state.hyperparams["lr"]) == pytest.approx(float(schedule(2)))
     with pytest.raises(ValueError, match=r"lr must be >= 0.0, got -0.5"):
         jo.Adam(lr=jnp.asarray(-0.5))
+
+
+def test_cyclic_momentum_schedule_is_torch_s() -> None:
+    parameter = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([parameter], lr=0.1, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.CyclicLR(
+        opt, 0.01, 0.1, step_size_up=7, step_size_down=13, mode="triangular2"
+    )
+    expected = []
+    for _ in range(100):
+        expected.append(opt.param_groups[0]["momentum"])
+        opt.step()
+        scheduler.step()
+    ours = jl.CyclicLR(0.01, 0.1, step_size_up=7, step_size_down=13, mode="triangular2")
+    twin = tl.CyclicLR(0.01, 0.1, step_size_up=7, step_size_down=13, mode="triangular2")
+    np.testing.assert_allclose(np.asarray(ours.momentum(np.arange(100))), expected, rtol=1e-12)
+    np.testing.assert_allclose(twin.momentum(torch.arange(100)).numpy(), expected, rtol=1e-12)

@@ -20,6 +20,7 @@ __all__ = [
     "ConstantLR",
     "CosineAnnealingLR",
     "CosineAnnealingWarmRestarts",
+    "CyclicLR",
     "ExponentialLR",
     "LambdaLR",
     "LinearLR",
@@ -390,3 +391,79 @@ class OneCycleLR(_Schedule):
         if not self.cycle_momentum:
             raise ValueError("momentum is only scheduled with cycle_momentum=True")
         return self._evaluate(_steps(step), lr=False)
+
+
+class CyclicLR(_Schedule):
+    """Cyclical learning rates; see jaxmath.lr_scheduler.CyclicLR (same formula and momentum)."""
+
+    def __init__(
+        self,
+        base_lr: float,
+        max_lr: float,
+        step_size_up: int = 2000,
+        step_size_down: int | None = None,
+        mode: str = "triangular",
+        gamma: float = 1.0,
+        scale_fn: Any = None,
+        scale_mode: str = "cycle",
+        cycle_momentum: bool = True,
+        base_momentum: float = 0.8,
+        max_momentum: float = 0.9,
+    ) -> None:
+        check_scalar_in_range("base_lr", base_lr, 0.0)
+        check_scalar_in_range("max_lr", max_lr, 0.0)
+        check_positive_int("step_size_up", step_size_up)
+        if step_size_down is not None:
+            check_positive_int("step_size_down", step_size_down)
+        if scale_fn is None and mode not in ("triangular", "triangular2", "exp_range"):
+            raise ValueError(
+                f"mode must be one of 'triangular', 'triangular2', 'exp_range' when scale_fn is "
+                f"None, got {mode!r}"
+            )
+        if scale_fn is not None and not callable(scale_fn):
+            raise TypeError(f"scale_fn must be a function, got {scale_fn!r}")
+        if scale_mode not in ("cycle", "iterations"):
+            raise ValueError(f"scale_mode must be one of 'cycle', 'iterations', got {scale_mode!r}")
+        check_scalar_in_range("gamma", gamma)
+        self.lr, self.max_lr = base_lr, max_lr
+        up = float(step_size_up)
+        down = float(step_size_down) if step_size_down is not None else up
+        self.total_size, self.step_ratio = up + down, up / (up + down)
+        self.mode, self.gamma, self.scale_fn = mode, gamma, scale_fn
+        self.scale_mode = (
+            scale_mode
+            if scale_fn is not None
+            else ("iterations" if mode == "exp_range" else "cycle")
+        )
+        self.cycle_momentum, self.base_momentum = cycle_momentum, base_momentum
+        self.max_momentum = max_momentum
+
+    def _scale(self, cycle: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        argument = cycle if self.scale_mode == "cycle" else steps
+        if self.scale_fn is not None:
+            return torch.as_tensor(self.scale_fn(argument), dtype=torch.float64)
+        if self.mode == "triangular":
+            return torch.ones_like(argument)
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (argument - 1))
+        return self.gamma**argument
+
+    def _height(self, steps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        t = _as_float(steps)
+        cycle = torch.floor(1 + t / self.total_size)
+        x = 1.0 + t / self.total_size - cycle
+        factor = torch.where(
+            x <= self.step_ratio, x / self.step_ratio, (x - 1) / (self.step_ratio - 1)
+        )
+        return factor, self._scale(cycle, t)
+
+    def value(self, steps: torch.Tensor) -> torch.Tensor:
+        factor, scale = self._height(steps)
+        return self.lr + (self.max_lr - self.lr) * factor * scale
+
+    def momentum(self, step: Any) -> torch.Tensor:
+        """The momentum (SGD) or beta1 (Adam) torch uses at the (t+1)-th step."""
+        if not self.cycle_momentum:
+            raise ValueError("momentum is only scheduled with cycle_momentum=True")
+        factor, scale = self._height(_steps(step))
+        return self.max_momentum - (self.max_momentum - self.base_momentum) * factor * scale
