@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from jaxmath._validation import check_scalar_in_range
 from jaxmath.optim import scalar_dtype
@@ -51,6 +52,8 @@ __all__ = [
     "MultiplicativeLR",
     "OneCycleLR",
     "PolynomialLR",
+    "ReduceLROnPlateau",
+    "ReduceLROnPlateauState",
     "SequentialLR",
     "StepLR",
 ]
@@ -632,3 +635,137 @@ class CyclicLR(_Schedule):
             raise ValueError("momentum is only scheduled with cycle_momentum=True")
         factor, scale = self._height(_steps(step))
         return self.max_momentum - (self.max_momentum - self.base_momentum) * factor * scale
+
+
+class ReduceLROnPlateauState(NamedTuple):
+    """State of :class:`ReduceLROnPlateau` (torch's scheduler attributes, as arrays)."""
+
+    lr: jax.Array  # (): the lr in force after the last loss seen
+    best: jax.Array  # (): the best loss so far (inf / -inf before the first)
+    num_bad_epochs: jax.Array  # () int32: losses since the last improvement
+    cooldown_counter: jax.Array  # () int32: losses left in the cooldown
+    count: jax.Array  # () int32: losses seen (torch's last_epoch)
+
+
+class _Plateau:
+    """The logic of :func:`ReduceLROnPlateau` (torch's ``step(metrics)`` on arrays)."""
+
+    def __init__(
+        self,
+        lr: float,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_lr: float = 0,
+        eps: float = 1e-8,
+    ) -> None:
+        check_scalar_in_range("lr", lr, 0.0, low_inclusive=False)  # a ratio's denominator
+        check_scalar_in_range("factor", factor)
+        if factor >= 1.0:
+            raise ValueError(f"factor must be < 1.0, got {factor!r}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be one of 'min', 'max', got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"threshold_mode must be one of 'rel', 'abs', got {threshold_mode!r}")
+        for name, value in (("patience", patience), ("cooldown", cooldown)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        check_scalar_in_range("threshold", threshold, 0.0)
+        check_scalar_in_range("min_lr", min_lr, 0.0)
+        check_scalar_in_range("eps", eps, 0.0)
+        self.lr, self.mode, self.factor, self.patience = lr, mode, factor, patience
+        self.threshold, self.threshold_mode = threshold, threshold_mode
+        self.cooldown, self.min_lr, self.eps = cooldown, min_lr, eps
+
+    def init(self, params: Any = None) -> ReduceLROnPlateauState:
+        worst = np.inf if self.mode == "min" else -np.inf
+        zero = jnp.zeros((), jnp.int32)
+        return ReduceLROnPlateauState(
+            jnp.asarray(self.lr, scalar_dtype()),
+            jnp.asarray(worst, scalar_dtype()),
+            zero,
+            zero,
+            zero,
+        )
+
+    def _is_better(self, value: jax.Array, best: jax.Array) -> jax.Array:
+        if self.mode == "min":
+            if self.threshold_mode == "rel":
+                return value < best * (1.0 - self.threshold)
+            return value < best - self.threshold
+        if self.threshold_mode == "rel":
+            return value > best * (self.threshold + 1.0)
+        return value > best + self.threshold
+
+    def update(
+        self, updates: Any, state: ReduceLROnPlateauState, params: Any = None, *, value: Any
+    ) -> tuple[Any, ReduceLROnPlateauState]:
+        loss = jnp.asarray(value)
+        if loss.shape != ():
+            raise ValueError(f"value must be a scalar loss, got shape {loss.shape}")
+        loss = loss.astype(scalar_dtype())
+        scale = state.lr / self.lr
+        scaled = jax.tree.map(lambda u: u * scale.astype(u.dtype), updates)
+        better = self._is_better(loss, state.best)
+        best = jnp.where(better, loss, state.best)
+        bad = jnp.where(better, 0, state.num_bad_epochs + 1)
+        in_cooldown = state.cooldown_counter > 0
+        cooldown_counter = jnp.where(in_cooldown, state.cooldown_counter - 1, 0)
+        bad = jnp.where(in_cooldown, 0, bad)
+        reduce = bad > self.patience
+        new_lr = jnp.maximum(state.lr * self.factor, self.min_lr)
+        lr = jnp.where(reduce & (state.lr - new_lr > self.eps), new_lr, state.lr)
+        cooldown_counter = jnp.where(reduce, self.cooldown, cooldown_counter)
+        bad = jnp.where(reduce, 0, bad)
+        return scaled, ReduceLROnPlateauState(
+            lr,
+            best,
+            bad.astype(jnp.int32),
+            cooldown_counter.astype(jnp.int32),
+            state.count + 1,
+        )
+
+
+def ReduceLROnPlateau(  # noqa: N802 (torch's class name)
+    lr: float,
+    mode: str = "min",
+    factor: float = 0.1,
+    patience: int = 10,
+    threshold: float = 1e-4,
+    threshold_mode: str = "rel",
+    cooldown: int = 0,
+    min_lr: float = 0,
+    eps: float = 1e-8,
+) -> optax.GradientTransformationExtraArgs:
+    r"""Reduce the lr when a loss stops improving (``torch.optim.lr_scheduler.ReduceLROnPlateau``),
+    as a stateful gradient transformation (``optax.contrib.reduce_on_plateau``'s protocol)::
+
+        opt = optax.chain(jaxmath.optim.Adam(lr=1e-3), ReduceLROnPlateau(1e-3, patience=5))
+        updates, state = opt.update(grads, state, params, value=loss)
+
+    ``update(updates, state, params=None, value=loss)`` scales ``updates`` by the lr in force over
+    ``lr`` (the base lr the optimizer before it in the chain used: every jaxmath rule but Rprop's and
+    ASGD's is linear in the lr) and then records the loss, as torch's loop does
+    (``optimizer.step()`` then ``scheduler.step(loss)``): ``state.lr`` is then the lr torch's
+    param group holds after ``scheduler.step(loss)``.
+
+    Per loss: it improves on ``best`` if ``loss < best (1 - threshold)`` ('min', 'rel'),
+    ``loss < best - threshold`` ('min', 'abs'), or the mirror images for 'max'; after more than
+    ``patience`` losses without improvement the lr becomes ``max(lr * factor, min_lr)`` (only if that
+    changes it by more than ``eps``) and ``cooldown`` losses are ignored.
+
+    Args:
+        lr: the base lr (torch: the optimizer's).
+        mode: 'min' or 'max' (default: 'min').
+        factor: < 1 (default: 0.1).
+        patience: losses without improvement tolerated (default: 10).
+        threshold, threshold_mode: what counts as an improvement (default: 1e-4, 'rel').
+        cooldown: losses ignored after a reduction (default: 0).
+        min_lr: the floor (default: 0).
+        eps: minimal change of the lr (default: 1e-8).
+    """
+    plateau = _Plateau(lr, mode, factor, patience, threshold, threshold_mode, cooldown, min_lr, eps)
+    return optax.GradientTransformationExtraArgs(plateau.init, plateau.update)

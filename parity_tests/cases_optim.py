@@ -945,6 +945,101 @@ def schedule_case(name: str) -> Case:
 
 
 # ------------------------------------------------------------------------------------------------
+# ReduceLROnPlateau: a stateful transformation driven by losses
+# ------------------------------------------------------------------------------------------------
+
+PLATEAU_SETTINGS: list[dict[str, Any]] = [
+    {},
+    {"mode": "max"},
+    {"threshold_mode": "abs", "threshold": 1e-3, "cooldown": 5, "patience": 3, "factor": 0.5},
+    {"patience": 0, "factor": 0.5, "min_lr": 0.002},
+    {"patience": 2, "factor": 0.7, "eps": 0.02},
+]
+
+
+def plateau_call(
+    framework: Framework, losses: Any, lr: float = SCHEDULE_LR, **options: Any
+) -> dict[str, Any]:
+    """Feed the losses one by one: the lr in force after each, and the scale applied to updates."""
+    transform = framework.package.lr_scheduler.ReduceLROnPlateau(lr, **options)
+    if framework.name == "jaxmath":
+        updates, update = jnp.ones(2), jax.jit(transform.update)
+    else:
+        updates, update = torch.ones(2, dtype=torch.float64), transform.update
+    state = transform.init()
+    lrs, scales = [], []
+    for loss in losses:
+        scaled, state = update(updates, state, value=loss)
+        lrs.append(state.lr)
+        scales.append(scaled[0])
+    if framework.name == "jaxmath":
+        return {"lr after each loss": jnp.stack(lrs), "update scale": jnp.stack(scales)}
+    return {
+        "lr after each loss": torch.tensor(lrs, dtype=torch.float64),
+        "update scale": torch.stack(scales),
+    }
+
+
+def torch_plateau_reference(losses: Any, lr: float = SCHEDULE_LR, **options: Any) -> Any:
+    """torch.optim.lr_scheduler.ReduceLROnPlateau stepped with each loss after optimizer.step()."""
+    parameter = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([parameter], lr=lr)
+    scheduler = torch_schedulers.ReduceLROnPlateau(opt, **options)
+    lrs, scales = [], []
+    for loss in losses:
+        scales.append(opt.param_groups[0]["lr"] / lr)
+        opt.step()
+        scheduler.step(loss)
+        lrs.append(opt.param_groups[0]["lr"])
+    return {
+        "lr after each loss": torch.tensor(lrs, dtype=torch.float64),
+        "update scale": torch.tensor(scales, dtype=torch.float64),
+    }
+
+
+def plateau_samples(rng: np.random.Generator, dtype: str) -> Iterator[Sample]:
+    steps = np.arange(300)
+    for options in PLATEAU_SETTINGS:
+        noise = rng.normal(scale=0.01, size=300)
+        losses = np.exp(-steps / 30.0) + 0.05 + noise
+        if options.get("mode") == "max":
+            losses = -losses
+        yield Sample((losses.astype(dtype),), dict(options), f"{options or 'defaults'}")
+
+
+def plateau_errors() -> Iterator[ErrorInput]:
+    losses = np.ones(3)
+    for options, exception, match, upstream in (
+        ({"factor": 1.0}, ValueError, r"factor must be < 1.0, got 1.0", "Factor should be < 1.0"),
+        (
+            {"mode": "median"},
+            ValueError,
+            r"mode must be one of 'min', 'max', got 'median'",
+            "mode median is unknown",
+        ),
+        (
+            {"threshold_mode": "ratio"},
+            ValueError,
+            r"threshold_mode must be one of 'rel', 'abs', got 'ratio'",
+            "threshold mode ratio is unknown",
+        ),
+    ):
+        yield ErrorInput(
+            Sample((losses,), options, str(options)),
+            exception,
+            match,
+            upstream_rejects=True,
+            upstream_exception=ValueError,
+            upstream_match=upstream,
+        )
+    yield ErrorInput(
+        Sample((np.ones((3, 2)),), {}, "a loss that is not a scalar"),
+        ValueError,
+        r"value must be a scalar loss, got shape \(2,\)",
+    )
+
+
+# ------------------------------------------------------------------------------------------------
 # Objectives
 # ------------------------------------------------------------------------------------------------
 
@@ -1052,5 +1147,17 @@ OPTIM_CASES: list[Case] = [
         grad_argnums=(),
     ),
     *(schedule_case(name) for name in SCHEDULE_SETTINGS),
+    Case(
+        "ReduceLROnPlateau",
+        "lr_scheduler",
+        plateau_samples,
+        references=(
+            Reference("torch.optim.lr_scheduler.ReduceLROnPlateau", torch_plateau_reference),
+        ),
+        error_inputs=plateau_errors,
+        grad_argnums=(),
+        call=plateau_call,
+        jit=False,  # a Python loop over the losses around a jitted update (one compile)
+    ),
     *(objective_case(name) for name in OBJECTIVE_OPTIONS),
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -28,6 +28,8 @@ __all__ = [
     "MultiplicativeLR",
     "OneCycleLR",
     "PolynomialLR",
+    "ReduceLROnPlateau",
+    "ReduceLROnPlateauState",
     "SequentialLR",
     "StepLR",
 ]
@@ -467,3 +469,86 @@ class CyclicLR(_Schedule):
             raise ValueError("momentum is only scheduled with cycle_momentum=True")
         factor, scale = self._height(_steps(step))
         return self.max_momentum - (self.max_momentum - self.base_momentum) * factor * scale
+
+
+class ReduceLROnPlateauState(NamedTuple):
+    """State of :func:`ReduceLROnPlateau` (Python numbers, as torch's scheduler attributes)."""
+
+    lr: float  # the lr in force after the last loss seen
+    best: float  # the best loss so far
+    num_bad_epochs: int  # losses since the last improvement
+    cooldown_counter: int  # losses left in the cooldown
+    count: int  # losses seen
+
+
+def ReduceLROnPlateau(  # noqa: N802 (torch's class name)
+    lr: float,
+    mode: str = "min",
+    factor: float = 0.1,
+    patience: int = 10,
+    threshold: float = 1e-4,
+    threshold_mode: str = "rel",
+    cooldown: int = 0,
+    min_lr: float = 0,
+    eps: float = 1e-8,
+) -> Any:
+    """torch's ReduceLROnPlateau as a gradient transformation; see jaxmath.lr_scheduler's."""
+    from torch_ref.optim import GradientTransformation, tree_map
+
+    check_scalar_in_range("lr", lr, 0.0, low_inclusive=False)
+    check_scalar_in_range("factor", factor)
+    if factor >= 1.0:
+        raise ValueError(f"factor must be < 1.0, got {factor!r}")
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode must be one of 'min', 'max', got {mode!r}")
+    if threshold_mode not in ("rel", "abs"):
+        raise ValueError(f"threshold_mode must be one of 'rel', 'abs', got {threshold_mode!r}")
+    for name, value in (("patience", patience), ("cooldown", cooldown)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    check_scalar_in_range("threshold", threshold, 0.0)
+    check_scalar_in_range("min_lr", min_lr, 0.0)
+    check_scalar_in_range("eps", eps, 0.0)
+
+    def is_better(value: float, best: float) -> bool:
+        if mode == "min":
+            if threshold_mode == "rel":
+                return value < best * (1.0 - threshold)
+            return value < best - threshold
+        if threshold_mode == "rel":
+            return value > best * (threshold + 1.0)
+        return value > best + threshold
+
+    def init(params: Any = None) -> ReduceLROnPlateauState:
+        return ReduceLROnPlateauState(lr, math.inf if mode == "min" else -math.inf, 0, 0, 0)
+
+    def update(
+        updates: Any, state: ReduceLROnPlateauState, params: Any = None, *, value: Any
+    ) -> tuple[Any, ReduceLROnPlateauState]:
+        loss = torch.as_tensor(value)
+        if tuple(loss.shape) != ():
+            raise ValueError(f"value must be a scalar loss, got shape {tuple(loss.shape)}")
+        current = float(loss)
+        scale = state.lr / lr
+        scaled = tree_map(lambda u: u * scale, updates)
+        best, bad, cooldown_counter, new_lr = (
+            state.best,
+            state.num_bad_epochs,
+            state.cooldown_counter,
+            state.lr,
+        )
+        if is_better(current, best):
+            best, bad = current, 0
+        else:
+            bad += 1
+        if cooldown_counter > 0:
+            cooldown_counter -= 1
+            bad = 0
+        if bad > patience:
+            reduced = max(new_lr * factor, min_lr)
+            if new_lr - reduced > eps:
+                new_lr = reduced
+            cooldown_counter, bad = cooldown, 0
+        return scaled, ReduceLROnPlateauState(new_lr, best, bad, cooldown_counter, state.count + 1)
+
+    return GradientTransformation(init, update)
