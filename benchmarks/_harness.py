@@ -14,7 +14,10 @@ Writing a benchmark: a module ``benchmarks/<name>.py`` with ::
     )
 
 where ``setup(params)`` builds inputs, compiles, and returns the zero-argument callable that runs one
-iteration (or a :class:`Trial`, when something must happen before each iteration outside the timer).
+iteration (or a :class:`Trial`, when something must happen before each iteration outside the timer,
+or when the contender reports the quality of its answer, e.g. an approximation's error, in
+``Trial.quality``). A module with more than one comparison defines ``BENCHMARKS = (...)``;
+``python -m benchmarks <module>`` runs all of them, ``python -m benchmarks <name>`` one.
 The harness blocks on what it returns (``jax.block_until_ready``; ``torch.cuda.synchronize`` on GPU).
 
 Method:
@@ -68,10 +71,14 @@ class Trial:
     """One contender, ready to time: ``run`` is timed (then blocked on), ``prepare`` is not.
 
     ``prepare`` runs before every call of ``run`` (warm-up included), outside the timer.
+    ``quality``: what the contender's result achieves, measured once in setup (e.g. its error over
+    the optimal error for an approximation), shown beside its time and kept in the JSON, so a faster
+    but worse answer is visible as such.
     """
 
     run: Callable[[], Any]
     prepare: Callable[[], Any] = lambda: None
+    quality: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,10 +103,12 @@ class Contender:
 
 @dataclasses.dataclass(frozen=True)
 class Benchmark:
-    """A named comparison; a module ``benchmarks/<name>.py`` defines one as ``BENCHMARK``.
+    """A named comparison; a module ``benchmarks/<name>.py`` defines one as ``BENCHMARK``, or several
+    as ``BENCHMARKS = (...)`` (e.g. a grid and a Hessian benchmark of one concept).
 
     Attributes:
-        name: what ``python -m benchmarks NAME`` selects (the module's name).
+        name: what ``python -m benchmarks NAME`` selects (the module's name for its main benchmark;
+            ``python -m benchmarks MODULE`` runs all of a module's benchmarks).
         description: what one iteration computes, at full size.
         contenders: the rows, jaxmath's (``ours=True``) and the peers'.
         params: ``quick -> problem sizes``; quick: tiny sizes, for the test suite.
@@ -267,6 +276,7 @@ class _InProcess:
             self.trial: Trial | None = _set_up(contender, params, warmup)
         except Exception as error:
             raise ContenderError(self.name, *_describe(error)) from error
+        self.quality = dict(self.trial.quality)
 
     def wait_ready(self) -> None:
         pass
@@ -281,15 +291,27 @@ class _InProcess:
         self.trial = None  # frees its inputs and compiled functions
 
 
+def module_benchmarks(module: Any) -> tuple[Benchmark, ...]:
+    """The benchmarks a module defines: ``BENCHMARK`` and/or the tuple ``BENCHMARKS``."""
+    found = [getattr(module, "BENCHMARK", None), *getattr(module, "BENCHMARKS", ())]
+    return tuple(benchmark for benchmark in found if isinstance(benchmark, Benchmark))
+
+
 def _worker(
-    module: str, contender_name: str, params: Mapping[str, Any], warmup: int, pipe: Any
+    module: str,
+    benchmark_name: str,
+    contender_name: str,
+    params: Mapping[str, Any],
+    warmup: int,
+    pipe: Any,
 ) -> None:
     """A worker process: set up one contender, then time it whenever asked, until told to stop."""
     try:
-        benchmark = importlib.import_module(module).BENCHMARK
+        benchmarks = module_benchmarks(importlib.import_module(module))
+        benchmark = next(b for b in benchmarks if b.name == benchmark_name)
         contender = next(c for c in benchmark.contenders if c.name == contender_name)
         trial = _set_up(contender, params, warmup)
-        pipe.send(("ready", None))
+        pipe.send(("ready", dict(trial.quality)))
         while (iterations := pipe.recv()) is not None:
             pipe.send(("times", _time_trial(trial, iterations)))
     except Exception as error:  # reported to the parent, which names the contender
@@ -298,13 +320,21 @@ def _worker(
 
 class _InWorker:
     def __init__(
-        self, module: str, contender: Contender, params: Mapping[str, Any], warmup: int
+        self,
+        module: str,
+        benchmark: str,
+        contender: Contender,
+        params: Mapping[str, Any],
+        warmup: int,
     ) -> None:
         self.name = contender.name
+        self.quality: dict[str, float] = {}
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited state
         self.pipe, child = context.Pipe()
         self.process = context.Process(
-            target=_worker, args=(module, contender.name, dict(params), warmup, child), daemon=True
+            target=_worker,
+            args=(module, benchmark, contender.name, dict(params), warmup, child),
+            daemon=True,
         )
         self.process.start()
         child.close()
@@ -321,7 +351,7 @@ class _InWorker:
         return payload
 
     def wait_ready(self) -> None:
-        self._receive()
+        self.quality = self._receive()
 
     def time(self, iterations: int) -> list[float]:
         self.pipe.send(iterations)
@@ -353,7 +383,7 @@ def run_benchmark(
         benchmark: what to run.
         quick: tiny sizes (``benchmark.params(True)``) and one round.
         limits: :func:`measure_limits`' result, for the GB/s and GFLOP/s fractions (None: left blank).
-        module: the module defining ``BENCHMARK``, imported by worker processes
+        module: the module defining the benchmark, imported by worker processes
             (default: ``benchmarks.<name>``); only ``isolation="process"`` needs it.
         rounds: overrides the benchmark's (and quick's) number of rounds.
         isolation: overrides the benchmark's isolation.
@@ -376,7 +406,9 @@ def run_benchmark(
         for contender in benchmark.contenders:  # workers start together, set up in parallel
             try:
                 if isolation == "process":
-                    runners[contender.name] = _InWorker(module, contender, params, benchmark.warmup)
+                    runners[contender.name] = _InWorker(
+                        module, benchmark.name, contender, params, benchmark.warmup
+                    )
                 else:
                     runners[contender.name] = _InProcess(contender, params, benchmark.warmup)
             except ContenderError as error:
@@ -388,6 +420,7 @@ def run_benchmark(
                 errors[name] = error
                 runners.pop(name).close()
         times = {name: [] for name in runners}
+        quality = {name: runner.quality for name, runner in runners.items()}
         for round_index in range(rounds):
             names = list(runners)
             shift = round_index % max(len(names), 1)
@@ -401,7 +434,7 @@ def run_benchmark(
     finally:
         for runner in runners.values():
             runner.close()
-    return summarize(benchmark, params, times, limits, errors, isolation, rounds)
+    return summarize(benchmark, params, times, limits, errors, isolation, rounds, quality)
 
 
 def _quartiles(values: Sequence[float]) -> tuple[float, float]:
@@ -427,9 +460,11 @@ def _row(
     best_peer_ms: float | None,
     floor: float | None,
     error: ContenderError | None,
+    quality: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     row: dict[str, Any] = {"contender": contender.name, "ours": contender.ours}
     row["note"] = contender.note
+    row["quality"] = dict(quality or {})
     if not samples:
         message = error.message if error else "not run"
         return {
@@ -469,9 +504,10 @@ def summarize(
     errors: Mapping[str, ContenderError] | None = None,
     isolation: str | None = None,
     rounds: int | None = None,
+    quality: Mapping[str, Mapping[str, float]] | None = None,
 ) -> dict[str, Any]:
     """The benchmark's result as JSON-ready data: one row per contender, in declaration order."""
-    limits, errors = limits or {}, errors or {}
+    limits, errors, quality = limits or {}, errors or {}, quality or {}
     medians = {name: statistics.median(samples) for name, samples in times.items() if samples}
     peers = [c.name for c in benchmark.contenders if not c.ours and c.name in medians]
     best_peer = min(peers, key=medians.__getitem__) if peers else None
@@ -485,6 +521,7 @@ def summarize(
             medians[best_peer] if best_peer else None,
             floor,
             errors.get(contender.name),
+            quality.get(contender.name),
         )
         for contender in benchmark.contenders
     ]
@@ -574,12 +611,29 @@ class Discovered:
     """The benchmarks found in the package by name (with their modules), and modules that failed."""
 
     benchmarks: dict[str, Benchmark]
-    modules: dict[str, str]
+    modules: dict[str, str]  # benchmark name -> the module defining it
     broken: dict[str, str]
+
+    def select(self, names: Sequence[str]) -> list[str]:
+        """Benchmark names for ``names``: a benchmark's name, or a module's (all of its benchmarks);
+        all benchmarks when ``names`` is empty. Raises KeyError naming the first unknown name."""
+        if not names:
+            return list(self.benchmarks)
+        selected: list[str] = []
+        for name in names:
+            matches = [
+                benchmark
+                for benchmark, module in self.modules.items()
+                if benchmark == name or module == f"benchmarks.{name}"
+            ]
+            if not matches:
+                raise KeyError(name)
+            selected += [match for match in matches if match not in selected]
+        return selected
 
 
 def discover() -> Discovered:
-    """Import every public module of ``benchmarks`` and collect its ``BENCHMARK``."""
+    """Import every public module of ``benchmarks`` and collect its ``BENCHMARK``/``BENCHMARKS``."""
     import benchmarks
 
     found: dict[str, Benchmark] = {}
@@ -594,8 +648,13 @@ def discover() -> Discovered:
         except Exception:
             broken[info.name] = traceback.format_exc().rstrip()
             continue
-        benchmark = getattr(module, "BENCHMARK", None)
-        if isinstance(benchmark, Benchmark):
+        for benchmark in module_benchmarks(module):
+            if benchmark.name in found:
+                broken[info.name] = (
+                    f"benchmark name {benchmark.name!r} is already defined by "
+                    f"{modules[benchmark.name]}"
+                )
+                continue
             found[benchmark.name] = benchmark
             modules[benchmark.name] = module_name
     order = sorted(found)
@@ -638,6 +697,7 @@ def format_table(result: Mapping[str, Any]) -> str:
         if row["status"] != "ok":
             lines.append(f"{label:{name_width}} {row['status']}: {row['error'].splitlines()[-1]}")
             continue
+        quality = ", ".join(f"{key}={value:.6g}" for key, value in row.get("quality", {}).items())
         low, high = row["iqr_ms"]
         cells = (
             f"{row['median_ms']:.4g}",
@@ -652,6 +712,7 @@ def format_table(result: Mapping[str, Any]) -> str:
         lines.append(
             f"{label:{name_width}}"
             + "".join(f" {cell:>{width}}" for cell, width in zip(cells, WIDTHS, strict=True))
+            + (f"  {quality}" if quality else "")
         )
     return "\n".join(lines)
 
@@ -704,10 +765,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, benchmark in found.benchmarks.items():
             print(f"{name:12} {benchmark.isolation:12} {benchmark.description}")
         return 0
-    unknown = [name for name in args.names if name not in found.benchmarks]
-    if unknown:
+    try:
+        selected = found.select(args.names)
+    except KeyError as error:
         known = ", ".join(found.benchmarks) or "none"
-        print(f"error: unknown benchmark {unknown[0]!r}; known: {known}", file=sys.stderr)
+        print(f"error: unknown benchmark {error.args[0]!r}; known: {known}", file=sys.stderr)
         return 2
     env = environment()
     _print_environment(env)
@@ -718,7 +780,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args.out.mkdir(parents=True, exist_ok=True)
     status = 0
-    for name in args.names or list(found.benchmarks):
+    for name in selected:
         result = run_benchmark(
             found.benchmarks[name],
             quick=args.quick,

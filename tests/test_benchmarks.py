@@ -10,7 +10,15 @@ import sys
 
 import pytest
 
-from benchmarks._harness import Benchmark, Contender, Trial, format_table, run_benchmark
+from benchmarks._harness import (
+    Benchmark,
+    Contender,
+    Discovered,
+    Trial,
+    format_table,
+    module_benchmarks,
+    run_benchmark,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LIMITS = {"stream_gb_per_s": 10.0, "matmul_gflop_per_s": 10.0}
@@ -160,6 +168,49 @@ BENCHMARK = Benchmark(
     isolation="process",
     warmup=1,
 )
+
+
+def _with_quality(params: dict) -> Trial:
+    return Trial(run=lambda: sum(range(params["n"])), quality={"error_vs_optimal": 1.25})
+
+
+# A second benchmark of this module (BENCHMARKS), looked up by name in the worker processes.
+BENCHMARKS = (
+    Benchmark(
+        name="process_toy_quality",
+        description="a contender reporting the quality of its answer",
+        contenders=(Contender("approximate", _with_quality, ours=True),),
+        params=lambda quick: {"n": 10},
+        isolation="process",
+        warmup=0,
+    ),
+)
+
+
+@pytest.mark.parametrize("isolation", ["process", "interleaved"])
+def test_a_second_benchmark_of_a_module_runs_and_reports_quality(isolation: str) -> None:
+    result = run_benchmark(BENCHMARKS[0], quick=True, module=__name__, isolation=isolation)
+    (row,) = result["rows"]
+    assert row["status"] == "ok" and row["quality"] == {"error_vs_optimal": 1.25}
+    assert format_table(result).splitlines()[-1].endswith("  error_vs_optimal=1.25")
+
+
+def test_names_select_a_benchmark_or_all_of_a_module() -> None:
+    found = Discovered(
+        benchmarks={"grid": BENCHMARK, "grid_hessian": BENCHMARK, "other": BENCHMARK},
+        modules={
+            "grid": "benchmarks.grid",
+            "grid_hessian": "benchmarks.grid",
+            "other": "benchmarks.other",
+        },
+        broken={},
+    )
+    assert found.select([]) == ["grid", "grid_hessian", "other"]
+    assert found.select(["grid"]) == ["grid", "grid_hessian"]  # the module: both
+    assert found.select(["grid_hessian", "other"]) == ["grid_hessian", "other"]
+    with pytest.raises(KeyError, match="nope"):
+        found.select(["other", "nope"])
+    assert module_benchmarks(sys.modules[__name__]) == (BENCHMARK, *BENCHMARKS)
 
 
 def test_worker_processes_time_their_contender_and_a_dead_worker_is_reported() -> None:
