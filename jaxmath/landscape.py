@@ -101,7 +101,7 @@ class HessianEigs(NamedTuple):
 
     eigenvalues: jax.Array  # (k,), descending
     eigenvectors: Any  # params-shaped pytree, each leaf with a leading axis of size k
-    n_matvecs: int  # Hessian-vector products used (per batch when batches= is given)
+    n_matvecs: int  # Hessian-vector products used (each one a pass over all the batches)
 
 
 class HessianTrace(NamedTuple):

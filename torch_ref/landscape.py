@@ -65,7 +65,7 @@ class HessianEigs(NamedTuple):
 
     eigenvalues: torch.Tensor  # (k,), descending
     eigenvectors: Any  # params-shaped pytree, leading axis k
-    n_matvecs: int
+    n_matvecs: int  # Hessian-vector products used (each one a pass over all the batches)
 
 
 class HessianTrace(NamedTuple):
@@ -74,7 +74,7 @@ class HessianTrace(NamedTuple):
     estimate: torch.Tensor  # ()
     standard_error: torch.Tensor  # ()
     samples: torch.Tensor  # (n,)
-    n_matvecs: int
+    n_matvecs: int  # Hessian-vector products used
 
 
 class SpectralDensity(NamedTuple):
