@@ -41,6 +41,7 @@ from jaxmath._validation import check_scalar_in_range
 from jaxmath.optim import scalar_dtype
 
 __all__ = [
+    "ChainedScheduler",
     "ConstantLR",
     "CosineAnnealingLR",
     "CosineAnnealingWarmRestarts",
@@ -769,3 +770,53 @@ def ReduceLROnPlateau(  # noqa: N802 (torch's class name)
     """
     plateau = _Plateau(lr, mode, factor, patience, threshold, threshold_mode, cooldown, min_lr, eps)
     return optax.GradientTransformationExtraArgs(plateau.init, plateau.update)
+
+
+#: The schedules whose torch ``step()`` multiplies the lr by a factor (so they chain by product).
+MULTIPLICATIVE = (
+    "StepLR",
+    "MultiStepLR",
+    "ExponentialLR",
+    "ConstantLR",
+    "LinearLR",
+    "PolynomialLR",
+    "MultiplicativeLR",
+)
+
+
+class ChainedScheduler(_Schedule):
+    r"""Several schedules applied together (``torch.optim.lr_scheduler.ChainedScheduler``): torch
+    calls every scheduler's ``step()`` on the same lr, each multiplying it by its factor, so
+    :math:`\eta_t = \eta \prod_i s_i(t)/\eta`.
+
+    Only the multiplicative schedules chain that way (StepLR, MultiStepLR, ExponentialLR,
+    ConstantLR, LinearLR, PolynomialLR, MultiplicativeLR); the others set the lr outright or add to
+    it in torch's ``step()`` (cosine's restart branch, LambdaLR, CyclicLR, OneCycleLR), which
+    chaining would not reproduce, so they are refused. All must share one base ``lr`` > 0 (in torch
+    they share one optimizer).
+
+    Args:
+        schedulers: the schedules, at least one.
+    """
+
+    def __init__(self, schedulers: Sequence[Any]) -> None:
+        if isinstance(schedulers, str) or not isinstance(schedulers, Sequence) or not schedulers:
+            raise ValueError(
+                f"schedulers must be a non-empty list of schedules, got {schedulers!r}"
+            )
+        for index, schedule in enumerate(schedulers):
+            if type(schedule).__name__ not in MULTIPLICATIVE or not isinstance(schedule, _Schedule):
+                raise TypeError(
+                    f"schedulers[{index}] must be one of {', '.join(MULTIPLICATIVE)}, "
+                    f"got {type(schedule).__name__}"
+                )
+        rates = {schedule.lr for schedule in schedulers}
+        if len(rates) != 1 or 0.0 in rates:
+            raise ValueError(f"schedulers must share one lr > 0, got {sorted(rates)}")
+        self.schedulers, self.lr = list(schedulers), schedulers[0].lr
+
+    def value(self, steps: jax.Array) -> jax.Array:
+        result = jnp.asarray(self.lr, scalar_dtype())
+        for schedule in self.schedulers:
+            result = result * (schedule.value(steps) / self.lr)
+        return result

@@ -119,8 +119,10 @@ def _static_mask(layout: str) -> Any:
 
 def _schedule(module: Any, lr: float, spec: tuple[str, dict[str, Any]]) -> Any:
     name, kwargs = spec
-    if name == "SequentialLR":
+    if name in ("SequentialLR", "ChainedScheduler"):
         parts = [getattr(module, part)(lr, **part_kwargs) for part, part_kwargs in kwargs["parts"]]
+        if name == "ChainedScheduler":
+            return module.ChainedScheduler(parts)
         return module.SequentialLR(parts, kwargs["milestones"])
     return getattr(module, name)(lr, **kwargs)
 
@@ -261,11 +263,13 @@ def torch_optim_reference(name: str) -> Callable[..., Any]:
 
 def _torch_scheduler(opt: Any, spec: tuple[str, dict[str, Any]]) -> Any:
     name, kwargs = spec
-    if name == "SequentialLR":
+    if name in ("SequentialLR", "ChainedScheduler"):
         parts = [
             getattr(torch_schedulers, part)(opt, **part_kwargs)
             for part, part_kwargs in kwargs["parts"]
         ]
+        if name == "ChainedScheduler":
+            return torch_schedulers.ChainedScheduler(parts)
         return torch_schedulers.SequentialLR(opt, parts, kwargs["milestones"])
     return getattr(torch_schedulers, name)(opt, **kwargs)
 
@@ -702,6 +706,21 @@ SCHEDULE_SETTINGS.update(
             {"max_lr": 0.4, "step_size_up": 30, "scale_fn": decay_95, "scale_mode": "iterations"},
             {"max_lr": 0.4, "step_size_up": 30, "scale_fn": inverse_time},
         ],
+        "ChainedScheduler": [
+            {
+                "parts": (
+                    ("ConstantLR", {"factor": 0.5, "total_iters": 20}),
+                    ("ExponentialLR", {"gamma": 0.99}),
+                )
+            },
+            {
+                "parts": (
+                    ("LinearLR", {"start_factor": 0.1, "total_iters": 30}),
+                    ("MultiStepLR", {"milestones": [100, 250], "gamma": 0.3}),
+                    ("PolynomialLR", {"total_iters": 350, "power": 2.0}),
+                )
+            },
+        ],
         "OneCycleLR": [
             {"total_steps": 400},
             {
@@ -862,6 +881,21 @@ def schedule_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
                 upstream_exception=ValueError,
                 upstream_match="mode is invalid and scale_fn is None",
             )
+        if name == "ChainedScheduler":
+            yield ErrorInput(
+                Sample(
+                    (steps,),
+                    {
+                        "parts": (
+                            ("ExponentialLR", {"gamma": 0.9}),
+                            ("CosineAnnealingLR", {"T_max": 5}),
+                        )
+                    },
+                    "a cosine in the chain",
+                ),
+                TypeError,
+                r"schedulers\[1\] must be one of StepLR, .*, got CosineAnnealingLR",
+            )
         if name == "ConstantLR":
             yield ErrorInput(
                 Sample((steps,), {"factor": 1.5}, "factor > 1"),
@@ -921,6 +955,7 @@ def schedule_case(name: str) -> Case:
         "MultiplicativeLR": "lr_lambda",
         "CosineAnnealingWarmRestarts": "T_0",
         "OneCycleLR": "total_steps, or epochs and steps_per_epoch",
+        "ChainedScheduler": "schedulers",
         "CyclicLR": "max_lr",
         "StepLR": "step_size",
         "ExponentialLR": "gamma",

@@ -17,6 +17,7 @@ import torch
 from torch_ref._validation import check_scalar_in_range
 
 __all__ = [
+    "ChainedScheduler",
     "ConstantLR",
     "CosineAnnealingLR",
     "CosineAnnealingWarmRestarts",
@@ -552,3 +553,41 @@ def ReduceLROnPlateau(  # noqa: N802 (torch's class name)
         return scaled, ReduceLROnPlateauState(new_lr, best, bad, cooldown_counter, state.count + 1)
 
     return GradientTransformation(init, update)
+
+
+#: The schedules whose torch ``step()`` multiplies the lr by a factor (so they chain by product).
+MULTIPLICATIVE = (
+    "StepLR",
+    "MultiStepLR",
+    "ExponentialLR",
+    "ConstantLR",
+    "LinearLR",
+    "PolynomialLR",
+    "MultiplicativeLR",
+)
+
+
+class ChainedScheduler(_Schedule):
+    """Multiplicative schedules applied together; see jaxmath.lr_scheduler.ChainedScheduler."""
+
+    def __init__(self, schedulers: Sequence[Any]) -> None:
+        if isinstance(schedulers, str) or not isinstance(schedulers, Sequence) or not schedulers:
+            raise ValueError(
+                f"schedulers must be a non-empty list of schedules, got {schedulers!r}"
+            )
+        for index, schedule in enumerate(schedulers):
+            if type(schedule).__name__ not in MULTIPLICATIVE or not isinstance(schedule, _Schedule):
+                raise TypeError(
+                    f"schedulers[{index}] must be one of {', '.join(MULTIPLICATIVE)}, "
+                    f"got {type(schedule).__name__}"
+                )
+        rates = {schedule.lr for schedule in schedulers}
+        if len(rates) != 1 or 0.0 in rates:
+            raise ValueError(f"schedulers must share one lr > 0, got {sorted(rates)}")
+        self.schedulers, self.lr = list(schedulers), schedulers[0].lr
+
+    def value(self, steps: torch.Tensor) -> torch.Tensor:
+        result = torch.tensor(self.lr, dtype=torch.float64)
+        for schedule in self.schedulers:
+            result = result * (schedule.value(steps) / self.lr)
+        return result
