@@ -10,16 +10,21 @@ by ``python -m benchmarks.distributions`` after a run):
   ``donated``: the same with ``x`` donated, so XLA writes the result into x's buffer (no fresh 40 MB,
   none of its page faults); torch.distributions.Normal (default ``validate_args``: its support check
   is one more pass over x); distrax.Normal under the same jit.
-- ``Normal.sample``: 10M float32 draws. jaxmath with a threefry key (JAX's default) and with an
-  ``rbg`` key (``jax.random.key(0, impl="rbg")``: XLA's RngBitGenerator, fewer integer ops per
-  draw on CPU); torch.distributions.Normal.sample (global generator); distrax (threefry).
+- ``Normal.sample``: 10M float32 draws. jaxmath with a threefry key (JAX's default, partitionable
+  threefry since JAX 0.5) and with ``jax_threefry_partitionable=False`` (set in that worker process
+  only): the random bits are ~99% of the time (measured: ``jax.random.bits`` 519 ms of
+  ``jax.random.normal``'s 524 ms), and the non-partitionable threefry generates them about 2x
+  faster on CPU (239 vs 462 ms here under load) at the cost of a different stream and no sharded
+  generation. ``rbg`` / ``unsafe_rbg`` keys were measured slower on this CPU (1002 vs 503 ms;
+  857 vs 462 ms) and are not timed. torch.distributions.Normal.sample (global generator); distrax
+  (threefry).
 - ``Categorical.log_prob``: 1000 classes, 10M int32 class indices: jaxmath's gather
   (``jnp.take`` of the normalised logits); torch.distributions.Categorical (int64 indices, as torch
   requires). distrax's log_prob is a one-hot product over the 1000 classes (10G multiply-adds per
   call, O(K) per value, ~800x slower measured at this size): not timed, it would take the whole budget.
 - ``Categorical.sample``: 10M draws from 1000 classes: jaxmath's inverse-CDF search (a guide table
   of 4000 buckets, then bisection of the bucket's range: 2-3 gathers per draw instead of a binary
-  search's 10; measured 3x faster than ``jnp.searchsorted``), with threefry and rbg keys;
+  search's 10; measured 3x faster than ``jnp.searchsorted``), with both threefry settings;
   torch.distributions.Categorical.sample (``torch.multinomial`` with replacement). distrax samples by
   Gumbel-max over all classes (a (10M, 1000) array of noise, 40 GB): not timed.
 
@@ -82,10 +87,12 @@ def _jax_normal_log_prob(donate: bool) -> Callable[[Mapping[str, Any]], Any]:
     return setup
 
 
-def _jax_normal_sample(impl: str) -> Callable[[Mapping[str, Any]], Any]:
+def _jax_normal_sample(impl: str, partitionable: bool = True) -> Callable[[Mapping[str, Any]], Any]:
     def setup(params: Mapping[str, Any]) -> Callable[[], Any]:
         import jax
         import jax.numpy as jnp
+
+        jax.config.update("jax_threefry_partitionable", partitionable)  # this worker only
 
         from jaxmath import distributions
 
@@ -110,10 +117,14 @@ def _jax_categorical_log_prob(params: Mapping[str, Any]) -> Callable[[], Any]:
     return lambda: step(dist, value)
 
 
-def _jax_categorical_sample(impl: str) -> Callable[[Mapping[str, Any]], Any]:
+def _jax_categorical_sample(
+    impl: str, partitionable: bool = True
+) -> Callable[[Mapping[str, Any]], Any]:
     def setup(params: Mapping[str, Any]) -> Callable[[], Any]:
         import jax
         import jax.numpy as jnp
+
+        jax.config.update("jax_threefry_partitionable", partitionable)  # this worker only
 
         from jaxmath import distributions
 
@@ -208,7 +219,10 @@ BENCHMARK = Benchmark(
             work=_write_only,
         ),
         Contender(
-            "Normal.sample jaxmath rbg", _jax_normal_sample("rbg"), ours=True, work=_write_only
+            "Normal.sample jaxmath threefry non-partitionable",
+            _jax_normal_sample("threefry2x32", partitionable=False),
+            ours=True,
+            work=_write_only,
         ),
         Contender("Normal.sample torch", _torch_normal_sample, work=_write_only),
         Contender("Normal.sample distrax", _distrax_normal_sample, work=_write_only),
@@ -221,8 +235,8 @@ BENCHMARK = Benchmark(
             work=_write_only,
         ),
         Contender(
-            "Categorical.sample jaxmath rbg",
-            _jax_categorical_sample("rbg"),
+            "Categorical.sample jaxmath threefry non-partitionable",
+            _jax_categorical_sample("threefry2x32", partitionable=False),
             ours=True,
             work=_write_only,
         ),

@@ -147,6 +147,40 @@ def test_categorical_log_prob_is_a_gather_not_a_one_hot_product() -> None:
     assert "gather" in hlo and "1000x" not in hlo.replace("1000xf", "")  # no (n, 1000) one-hot
 
 
+@pytest.mark.parametrize(
+    "probs",
+    [
+        np.full(7, 1 / 7),
+        np.array([0.97, 0.0, 0.01, 0.02, 0.0]),
+        scipy.special.softmax(np.random.default_rng(3).standard_normal(1000) * 3),
+        np.array([1e-6] * 999 + [1 - 999e-6]),
+    ],
+    ids=["uniform", "peaked-masked", "1000-classes", "mass-piled-at-the-end"],
+)
+def test_guided_search_gives_exactly_searchsorted(probs: np.ndarray) -> None:
+    from jaxmath.distributions import _guided_search
+
+    cumulative = jnp.cumsum(jnp.asarray(probs, jnp.float32))
+    u = jax.random.uniform(jax.random.PRNGKey(0), (100_000,), jnp.float32)
+    expected = jnp.searchsorted(cumulative, u * cumulative[-1], side="right")
+    np.testing.assert_array_equal(jax.jit(_guided_search)(cumulative, u), expected)
+
+
+def test_rows_without_the_generic_jit_test_run_under_jit() -> None:
+    """Categorical(probs=...), fit_poisson and fit_bernoulli (their generic jit rows are off: the
+    test halves float inputs, which leaves the support) give the eager numbers under jit."""
+    probs = jnp.array([[0.2, 0.3, 0.5], [0.6, 0.2, 0.2]])
+    value = jnp.array([2, 0])
+    eager = D.Categorical(probs=probs).log_prob(value)
+    np.testing.assert_allclose(
+        jax.jit(lambda p, v: D.Categorical(probs=p).log_prob(v))(probs, value), eager
+    )
+    counts = jnp.array([[0.0, 3.0], [2.0, 5.0], [1.0, 1.0]])
+    np.testing.assert_allclose(jax.jit(lambda x: D.fit_poisson(x).rate)(counts), counts.mean(0))
+    flips = jnp.array([[0.0, 1.0], [1.0, 1.0]])
+    np.testing.assert_allclose(jax.jit(lambda x: D.fit_bernoulli(x).probs)(flips), flips.mean(0))
+
+
 # ---- the links the lab teaches -------------------------------------------------------------------
 
 
