@@ -1,6 +1,6 @@
 """Loss-surface grids and Hessian estimators: jaxmath vs per-point loops vs PyHessian's algorithms.
 
-**Grid** (``BENCHMARK``, ``python -m benchmarks landscape``): the loss of a 64-256-256-10 ReLU MLP
+**Grid** (``landscape``): the loss of a 64-256-256-10 ReLU MLP
 (84,490 parameters) on 2,000 samples (float32, cross-entropy) at every point of a 41 x 41 grid
 ``theta + a d1 + b d2``:
 
@@ -14,8 +14,10 @@
 Work: 2 N sum(n_in n_out) FLOPs per point (the matmuls; 568 GFLOP for the whole grid), against the
 float32 matmul rate measured in the same run; the floor is that work at that rate.
 
-**Hessian** (``HESSIAN_BENCHMARK``, ``python -m benchmarks.landscape`` runs both parts): the same
-model at equal Hessian-vector-product budgets (20 matvecs):
+**Hessian** (``landscape_hessian``; ``python -m benchmarks landscape`` runs both benchmarks of this
+module, ``python -m benchmarks landscape_hessian`` this one alone): the same model at equal
+Hessian-vector-product budgets (20 matvecs); each eigen-solver also reports the relative residual
+``||H v - lambda v|| / |lambda|`` of its top eigenpair (its quality column):
 
 - ``jaxmath.hessian_eigs`` (k=5, Lanczos, 20 steps) vs PyHessian's ``hessian.eigenvalues``
   (power iteration with deflation, top_n=5, 4 iterations each), written here in torch as PyHessian
@@ -30,10 +32,6 @@ slow each other when interleaved in one process (see benchmarks/backprop.py).
 from __future__ import annotations
 
 import itertools
-import json
-import os
-import pathlib
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,7 +41,6 @@ SIZES = (64, 256, 256, 10)
 SAMPLES = 2000
 GRID = 41
 HESSIAN_MATVECS = 20
-PART_VARIABLE = "JAXMATH_LANDSCAPE_BENCHMARK"  # "hessian": the worker processes' BENCHMARK
 
 
 def _grid_params(quick: bool) -> dict[str, Any]:
@@ -216,8 +213,14 @@ def _jaxmath_eigs(params: Mapping[str, Any]) -> Trial:
         # tol far below reach: exactly `matvecs` Lanczos steps, the budget the power method gets
         return landscape.hessian_eigs(key, loss, mlp, k=5, tol=1e-12, max_iter=params["matvecs"])
 
-    run()
-    return Trial(run=lambda: run().eigenvalues)
+    result = run()
+    top = jax.tree.map(lambda leaf: leaf[0], result.eigenvectors)
+    value = float(result.eigenvalues[0])
+    residual = jax.tree.map(lambda hv, v: hv - value * v, landscape.hvp(loss, mlp, top), top)
+    norm = float(jax.numpy.sqrt(sum((leaf**2).sum() for leaf in jax.tree.leaves(residual))))
+    return Trial(
+        run=lambda: run().eigenvalues, quality={"top_relative_residual": norm / abs(value)}
+    )
 
 
 def _jaxmath_trace(params: Mapping[str, Any]) -> Trial:
@@ -268,7 +271,7 @@ def _pyhessian_eigs(params: Mapping[str, Any]) -> Trial:
         norm = torch.sqrt(dot(v, v))
         return [p / (norm + 1e-6) for p in v]
 
-    def run() -> Any:
+    def run() -> tuple[list[float], list[list[Any]]]:
         values, vectors = [], []
         for _ in range(5):
             v = normalized([torch.randn(w.shape, generator=generator) for w in weights])
@@ -283,10 +286,21 @@ def _pyhessian_eigs(params: Mapping[str, Any]) -> Trial:
                 v = normalized(product)
             values.append(value)
             vectors.append(v)
-        return values
+        return values, vectors
 
-    run()
-    return Trial(run=run)
+    values, vectors = run()
+    top = max(range(5), key=lambda index: values[index])
+    product = _pyhessian_product(weights, gradients, vectors[top])
+    residual = torch.sqrt(
+        sum(
+            torch.sum((p - values[top] * q) ** 2)
+            for p, q in zip(product, vectors[top], strict=True)
+        )
+    )
+    return Trial(
+        run=lambda: run()[0],
+        quality={"top_relative_residual": float(residual) / abs(values[top])},
+    )
 
 
 def _pyhessian_trace(params: Mapping[str, Any]) -> Trial:
@@ -332,36 +346,5 @@ HESSIAN_BENCHMARK = Benchmark(
     iterations_per_round=2,
 )
 
-#: What ``python -m benchmarks landscape`` (and its worker processes) run: the grid, unless the
-#: environment selects the Hessian part (set by this module's ``main`` for its worker processes).
-BENCHMARK = HESSIAN_BENCHMARK if os.environ.get(PART_VARIABLE) == "hessian" else GRID_BENCHMARK
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m benchmarks.landscape [--quick]``: the grid, then the Hessian part, each through
-    the harness (table and JSON under benchmarks/results/)."""
-    from benchmarks import _harness
-
-    args = list(sys.argv[1:] if argv is None else argv)
-    status = _harness.main(["landscape", *args])
-    os.environ[PART_VARIABLE] = "hessian"
-    try:
-        quick = "--quick" in args
-        limits = _harness.measure_limits(quick)
-        result = _harness.run_benchmark(
-            HESSIAN_BENCHMARK, quick=quick, limits=limits, module="benchmarks.landscape"
-        )
-        print(_harness.format_table(result))
-        out = pathlib.Path(args[args.index("--out") + 1]) if "--out" in args else _harness.RESULTS
-        out.mkdir(parents=True, exist_ok=True)
-        environment = {**_harness.environment(), "load_average_at_end": os.getloadavg()}
-        record = {"environment": environment, "limits": limits, "quick": quick, **result}
-        (out / "landscape_hessian.json").write_text(json.dumps(record, indent=2) + "\n")
-        print(f"   written: {out / 'landscape_hessian.json'}")
-    finally:
-        os.environ.pop(PART_VARIABLE, None)
-    return status
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+#: Both benchmarks of this module: ``python -m benchmarks landscape`` runs them in turn.
+BENCHMARKS = (GRID_BENCHMARK, HESSIAN_BENCHMARK)
