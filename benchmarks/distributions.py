@@ -1,9 +1,8 @@
 """Distributions at scale: Normal and Categorical log_prob and sampling of 10M float32 values.
 
-Four operations, each timed for jaxmath and its peers (the contender's name starts with the
-operation; the "vs best peer" column compares with the fastest peer of the whole table, so read the
-per-operation speed-ups over torch that :func:`ratios_by_operation` computes from the JSON, printed
-by ``python -m benchmarks.distributions`` after a run):
+Four operations, one benchmark each (``BENCHMARKS``; ``python -m benchmarks distributions`` runs
+all four, ``python -m benchmarks.distributions`` then prints each contender's speed-up over torch
+from the JSON files):
 
 - ``Normal.log_prob``: 10M float32 values, ``Normal(0, 1)`` (0-d parameters).
   jaxmath: ``jax.jit(lambda d, x: d.log_prob(x))`` with the distribution as a pytree argument;
@@ -45,7 +44,6 @@ from benchmarks._harness import Benchmark, Contender, Trial, donating_trial
 
 FULL = {"values": 10_000_000, "classes": 1000}
 QUICK = {"values": 10_000, "classes": 1000}
-OPERATIONS = ("Normal.log_prob", "Normal.sample", "Categorical.log_prob", "Categorical.sample")
 
 
 def _normal_values(params: Mapping[str, Any]) -> Any:
@@ -204,78 +202,108 @@ def _write_only(params: Mapping[str, Any]) -> dict[str, float]:
     return {"bytes": 4.0 * params["values"]}
 
 
-BENCHMARK = Benchmark(
-    name="distributions",
-    description="Normal / Categorical (1000 classes) log_prob and sampling of 10M float32 values",
-    contenders=(
-        Contender("Normal.log_prob jaxmath", _jax_normal_log_prob(False), ours=True),
-        Contender("Normal.log_prob jaxmath donated", _jax_normal_log_prob(True), ours=True),
-        Contender("Normal.log_prob torch", _torch_normal_log_prob, note="validate_args default"),
-        Contender("Normal.log_prob distrax", _distrax_normal_log_prob),
-        Contender(
-            "Normal.sample jaxmath threefry",
-            _jax_normal_sample("threefry2x32"),
-            ours=True,
-            work=_write_only,
+def _benchmark(
+    operation: str, description: str, contenders: tuple[Contender, ...], rounds: int = 4
+) -> Benchmark:
+    return Benchmark(
+        name="distributions_" + operation.lower().replace(".", "_"),
+        description=description,
+        contenders=contenders,
+        params=lambda quick: dict(QUICK if quick else FULL),
+        work=_work,
+        isolation="process",
+        warmup=2,
+        rounds=rounds,
+        iterations_per_round=3,
+    )
+
+
+#: One benchmark per operation, so "vs best peer" compares with that operation's peers;
+#: ``python -m benchmarks distributions`` runs all four.
+BENCHMARKS = (
+    _benchmark(
+        "Normal.log_prob",
+        "Normal(0, 1).log_prob of 10M float32 values",
+        (
+            Contender("jaxmath", _jax_normal_log_prob(False), ours=True),
+            Contender("jaxmath donated", _jax_normal_log_prob(True), ours=True),
+            Contender("torch.distributions", _torch_normal_log_prob, note="validate_args default"),
+            Contender("distrax", _distrax_normal_log_prob),
         ),
-        Contender(
-            "Normal.sample jaxmath threefry non-partitionable",
-            _jax_normal_sample("threefry2x32", partitionable=False),
-            ours=True,
-            work=_write_only,
-        ),
-        Contender("Normal.sample torch", _torch_normal_sample, work=_write_only),
-        Contender("Normal.sample distrax", _distrax_normal_sample, work=_write_only),
-        Contender("Categorical.log_prob jaxmath", _jax_categorical_log_prob, ours=True),
-        Contender("Categorical.log_prob torch", _torch_categorical_log_prob),
-        Contender(
-            "Categorical.sample jaxmath threefry",
-            _jax_categorical_sample("threefry2x32"),
-            ours=True,
-            work=_write_only,
-        ),
-        Contender(
-            "Categorical.sample jaxmath threefry non-partitionable",
-            _jax_categorical_sample("threefry2x32", partitionable=False),
-            ours=True,
-            work=_write_only,
-        ),
-        Contender("Categorical.sample torch", _torch_categorical_sample, work=_write_only),
     ),
-    params=lambda quick: dict(QUICK if quick else FULL),
-    work=_work,
-    isolation="process",
-    warmup=2,
-    rounds=4,
-    iterations_per_round=3,
+    _benchmark(
+        "Normal.sample",
+        "Normal(0, 1).sample of 10M float32 draws",
+        (
+            Contender(
+                "jaxmath threefry",
+                _jax_normal_sample("threefry2x32"),
+                ours=True,
+                work=_write_only,
+            ),
+            Contender(
+                "jaxmath threefry non-partitionable",
+                _jax_normal_sample("threefry2x32", partitionable=False),
+                ours=True,
+                work=_write_only,
+            ),
+            Contender("torch.distributions", _torch_normal_sample, work=_write_only),
+            Contender("distrax", _distrax_normal_sample, work=_write_only),
+        ),
+    ),
+    _benchmark(
+        "Categorical.log_prob",
+        "Categorical(1000 classes).log_prob of 10M class indices",
+        (
+            Contender("jaxmath", _jax_categorical_log_prob, ours=True),
+            Contender("torch.distributions", _torch_categorical_log_prob),
+        ),
+    ),
+    _benchmark(
+        "Categorical.sample",
+        "Categorical(1000 classes).sample of 10M draws",
+        (
+            Contender(
+                "jaxmath threefry",
+                _jax_categorical_sample("threefry2x32"),
+                ours=True,
+                work=_write_only,
+            ),
+            Contender(
+                "jaxmath threefry non-partitionable",
+                _jax_categorical_sample("threefry2x32", partitionable=False),
+                ours=True,
+                work=_write_only,
+            ),
+            Contender("torch.distributions", _torch_categorical_sample, work=_write_only),
+        ),
+        rounds=3,
+    ),
 )
 
 
-def ratios_by_operation(result: Mapping[str, Any]) -> dict[str, dict[str, float]]:
-    """torch's median / each contender's median, per operation (>1: faster than torch).
-
-    ``result``: the benchmark's JSON record (``benchmarks/results/distributions.json``).
-    """
+def ratios_to_torch(result: Mapping[str, Any]) -> dict[str, float]:
+    """torch's median / each contender's median in one benchmark's JSON (>1: faster than torch)."""
     medians = {
         row["contender"]: row["median_ms"] for row in result["rows"] if row["status"] == "ok"
     }
-    ratios: dict[str, dict[str, float]] = {}
-    for operation in OPERATIONS:
-        torch_ms = medians.get(f"{operation} torch")
-        for name, median in medians.items():
-            if name.startswith(operation + " ") and torch_ms:
-                ratios.setdefault(operation, {})[name] = torch_ms / median
-    return ratios
+    torch_ms = medians.get("torch.distributions")
+    return {name: torch_ms / median for name, median in medians.items()} if torch_ms else {}
 
 
-def main(path: str = "benchmarks/results/distributions.json") -> None:
-    """Print the per-operation speed-ups over torch from a finished run's JSON."""
-    result = json.loads(pathlib.Path(path).read_text())
-    print(f"load average at start {result['environment'].get('load_average_at_start')}")
-    for operation, ratios in ratios_by_operation(result).items():
-        for name, ratio in ratios.items():
-            print(f"{operation:22} {name:40} {ratio:6.2f}x torch")
+def main(folder: str = "benchmarks/results") -> None:
+    """Print every operation's speed-ups over torch from a finished run's JSON files."""
+    for benchmark in BENCHMARKS:
+        path = pathlib.Path(folder) / f"{benchmark.name}.json"
+        if not path.exists():
+            continue
+        result = json.loads(path.read_text())
+        load = result["environment"].get("load_average_at_start")
+        for name, ratio in ratios_to_torch(result).items():
+            print(f"{benchmark.name:36} {name:36} {ratio:6.2f}x torch  (load {load})")
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(*sys.argv[1:2])

@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 
 import torch
 
+from torch_ref._validation import is_concrete
+
 __all__ = [
     "Bernoulli",
     "Beta",
@@ -54,10 +56,7 @@ _HALF_LOG_TWO_PI = 0.5 * math.log(2.0 * math.pi)
 def _is_concrete(*tensors: Any) -> bool:
     """False inside torch.func transforms (vmap, grad), where values cannot be inspected: value
     checks are skipped there, as jaxmath skips them on tracers."""
-    return not any(
-        isinstance(t, torch.Tensor) and torch._C._functorch.is_functorch_wrapped_tensor(t)
-        for t in tensors
-    )
+    return all(is_concrete(t) for t in tensors if isinstance(t, torch.Tensor))
 
 
 def _require(name: str, tensor: Any, ok: Any, requirement: str) -> None:
