@@ -24,6 +24,11 @@ climbs back to ``lr``), as torch's does; optax's ``cosine_decay_schedule`` clamp
 ``LinearLR`` stays at ``end_factor * lr`` after ``total_iters``.
 
 A negative concrete step raises ``ValueError``; under jit a traced step cannot be checked.
+
+Schedules: StepLR, MultiStepLR, ExponentialLR, ConstantLR, LinearLR, PolynomialLR, CosineAnnealingLR,
+CosineAnnealingWarmRestarts, LambdaLR, MultiplicativeLR, CyclicLR and OneCycleLR (both with a
+``momentum(t)`` schedule), SequentialLR, ChainedScheduler; and ReduceLROnPlateau, which depends on
+the losses rather than the step, as a gradient transformation taking ``value=loss``.
 """
 
 from __future__ import annotations

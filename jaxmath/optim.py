@@ -31,6 +31,9 @@ Parameter groups. torch's ``[{"params": decay, "weight_decay": 0.1}, {"params": 
 params, or a function of params returning one, as optax's ``mask``); groups that differ in other
 hyperparameters (another lr for a head) become ``optax.multi_transform`` over per-group optimizers.
 
+Optimizers: SGD, Adam, AdamW, RMSprop, Adagrad (issue 15), Adadelta, Adamax, NAdam, RAdam, Rprop,
+ASGD (issue 19); Adafactor, Muon and LBFGS are not written yet.
+
 Validation. Hyperparameters are checked when the optimizer is built (``ValueError`` naming the
 argument and the value, as torch.optim); tree structures and shapes of ``grads``, ``params`` and
 ``weight_decay_mask`` are checked in ``init``/``update`` (static under jit). torch_ref.optim raises the

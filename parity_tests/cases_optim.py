@@ -17,7 +17,9 @@ torch_ref schedule and, in torch, by the same torch.optim.lr_scheduler class ste
 ``optimizer.step()``.
 
 Schedule rows compare ``schedule(steps)`` for 0..LR_STEPS with ``optimizer.param_groups[0]['lr']``
-after t calls of torch's ``scheduler.step()`` (past the end of each schedule). Objective rows compare
+after t calls of torch's ``scheduler.step()`` (past the end of each schedule; OneCycleLR up to its
+total_steps, where torch stops). The ReduceLROnPlateau row feeds 300 noisy plateauing losses and
+compares the lr after each ``scheduler.step(loss)`` and the scale applied to the updates. Objective rows compare
 values and gradients with torch_ref (and ``scipy.optimize.rosen`` for rosenbrock), at random points
 and at the known minima.
 """
