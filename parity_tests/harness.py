@@ -30,19 +30,33 @@ class Tolerance(NamedTuple):
 
 
 #: One table: the tolerance for comparing two implementations, by kind of op and dtype.
-#: Each kind looser than "elementwise" says why.
+#: Each kind looser than "elementwise" says why. The foundation's four kinds were set at 16:50 UTC
+#: to ~4x the worst difference measured over the whole table (forward, edge and gradient comparisons
+#: of every row, the property tests; /work/notes/measure_tolerances.py), the measurement beside each;
+#: where 4x would have loosened an entry, it is kept and the margin is given.
 TOLERANCES: Mapping[str, Mapping[str, Tolerance]] = {
-    # One transcendental per element: XLA's and torch's exp/log/erf differ by a few ulp. The float32
-    # atol covers gradients that are small differences of O(1) terms (gelu's near x = -3).
-    "elementwise": {"float32": Tolerance(1e-5, 1e-5), "float64": Tolerance(1e-10, 1e-12)},
+    # One transcendental per element: XLA's and torch's exp/log/erf/lgamma differ by a few ulp.
+    # Worst measured: float32 2.0e-6 relative (distributions.Gamma log_prob, lgamma) and 2.6e-6
+    # absolute (Beta log_prob); the foundation's own rows 3.9e-7 (gelu_backward, tanh form).
+    # float64 1.6e-13 relative (Beta log_prob), 1.0e-15 absolute (tanh_backward).
+    "elementwise": {"float32": Tolerance(8e-6, 1e-5), "float64": Tolerance(6e-13, 4e-15)},
     # Sums over an axis: the two libraries add in different orders, errors grow with the length.
-    "reduction": {"float32": Tolerance(2e-5, 1e-5), "float64": Tolerance(1e-10, 1e-11)},
-    # Matmul chains (MLPs): rounding compounds through layers; float32 matmuls block differently.
-    "matmul": {"float32": Tolerance(1e-4, 1e-5), "float64": Tolerance(1e-10, 1e-12)},
+    # Worst measured: float32 1.5e-6 relative (MixtureSameFamily variance gradient), 6.3e-7 absolute;
+    # float64 4.5e-11 relative and 3.7e-12 absolute (landscape.normalize_direction against
+    # net_plotter: kept at 1e-10 and 1e-11, 2.2x and 2.7x the measurement).
+    "reduction": {"float32": Tolerance(6e-6, 2.5e-6), "float64": Tolerance(1e-10, 1e-11)},
+    # Matmul chains (MLPs, SVDs): rounding compounds through layers; float32 matmuls block
+    # differently. Worst measured: float32 9.1e-5 relative (lowrank.stable_rank gradient at entries
+    # of 1e-15: kept at 1e-4, 1.1x), 1.0e-6 absolute (lora_init, PiSSA residual); float64 3.8e-13
+    # relative (stable_rank), 1.7e-15 absolute (randomized_svd).
+    "matmul": {"float32": Tolerance(1e-4, 4e-6), "float64": Tolerance(1.5e-12, 7e-15)},
     # Central differences against an analytic gradient: truncation O(h^2) plus rounding
     # O(eps_mach / h) with h = eps_mach^(1/3) leave ~eps_mach^(2/3): 4e-11 in float64, 2.5e-5 in
-    # float32, times the function's scale.
-    "finite_difference": {"float32": Tolerance(1e-2, 1e-3), "float64": Tolerance(1e-6, 1e-8)},
+    # float32, times the function's scale; a larger explicit eps adds h^2 f''' / 6. Worst measured:
+    # float32 9.8e-4 relative, 2.9e-5 absolute (numerical_gradient rows, default and explicit eps);
+    # float64 9.1e-7 relative (the explicit eps = 1e-3 sample: truncation, kept at 1e-6), 1.4e-9
+    # absolute (numerical-gradient test, measured on part of the rows only: kept at 1e-8).
+    "finite_difference": {"float32": Tolerance(4e-3, 1.2e-4), "float64": Tolerance(1e-6, 1e-8)},
     # (distributions) Special functions: float32 log-densities at extreme parameters where terms of
     # ~6e3 cancel to O(1) (lgamma(1e3) in Beta/Gamma, xlogy(1e4, 1e4) in Poisson; worst measured
     # 7.8e-4 absolute vs scipy, float32's rounding of the terms), and float64 gradients through
@@ -58,11 +72,6 @@ TOLERANCES: Mapping[str, Mapping[str, Tolerance]] = {
     # measured: float32 7.9e-7 relative (power iteration), 1 - |cos| 4e-7; float64 5.7e-9 relative
     # (Lanczos at tol 1e-4), 1 - |cos| 2.9e-9.
     "iterative": {"float32": Tolerance(1e-5, 1e-6), "float64": Tolerance(1e-7, 1e-9)},
-    # Iterative Hessian solvers (cases_landscape.py): Lanczos / power iteration stop at a residual
-    # tolerance (1e-4 in float32, 1e-8 in float64 in the rows), so eigenvalues carry ~tol^2/gap and
-    # eigenvectors 1 - |cos| ~ (tol/gap)^2; compared with eigh of the explicit float64 Hessian.
-    # Worst measured: TBD.
-    "iterative": {"float32": Tolerance(1e-4, 1e-5), "float64": Tolerance(1e-6, 1e-9)},
 }
 
 #: Tolerance for jaxmath/torch_ref gradients against numerical_gradient (always float64).
