@@ -252,17 +252,25 @@ def stable_rank(a: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------------
 
 
-def _cholesky_rows(P: torch.Tensor) -> torch.Tensor:
-    """Rows of P (l, n) made orthonormal by shifted Cholesky-QR, shift sqrt(n) eps tr(P P^T) + tiny;
-    Householder QR of P^T if the factorisation still fails (see jaxmath)."""
-    rows, n = P.shape
+def _orthonormal_rows(P: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(M, Z), P = M Z, Z's rows orthonormal: SVQB through the Gram matrix's eigendecomposition,
+    shift sqrt(n) eps tr(P P^T) + tiny (see jaxmath)."""
+    n = P.shape[1]
     gram = P @ P.T
     info = torch.finfo(P.dtype)
     shift = math.sqrt(n) * info.eps * torch.trace(gram) + info.tiny
-    L, failed = torch.linalg.cholesky_ex(gram + shift * torch.eye(rows, dtype=P.dtype))
-    if bool(failed) or not bool(torch.isfinite(L).all()):
-        return torch.linalg.qr(P.T)[0].T
-    return torch.linalg.solve_triangular(L, P, upper=False)
+    w, V = torch.linalg.eigh(gram)
+    w = torch.clamp(w, min=0.0) + shift
+    root = torch.sqrt(w)
+    return V * root, (V / root).T @ P
+
+
+def _orthonormal_rows3(P: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """P = M Z with Z's rows orthonormal to rounding: three SVQB passes (see jaxmath)."""
+    M1, Z = _orthonormal_rows(P)
+    M2, Z = _orthonormal_rows(Z)
+    M3, Z = _orthonormal_rows(Z)
+    return M1 @ M2 @ M3, Z
 
 
 def sketched_svd(
@@ -285,12 +293,13 @@ def sketched_svd(
     omega = omega.to(a.dtype)
     Y = a @ omega
     for _ in range(n_iter):
-        Qt = _cholesky_rows(Y.T)
-        P = _cholesky_rows(Qt @ a)
+        Qt = _orthonormal_rows(Y.T)[1]
+        P = _orthonormal_rows(Qt @ a)[1]
         Y = a @ P.T
-    Q, _ = torch.linalg.qr(Y)
-    U_small, S, Vh = torch.linalg.svd(Q.T @ a, full_matrices=False)
-    U, Vh = _flip_signs((Q @ U_small)[:, :k], Vh[:k])
+    Qt = _orthonormal_rows3(Y.T)[1]
+    M, Z = _orthonormal_rows3(Qt @ a)
+    U_small, S, Vh_small = torch.linalg.svd(M)
+    U, Vh = _flip_signs((Qt.T @ U_small)[:, :k], (Vh_small @ Z)[:k])
     return SVDResult(U, S[:k], Vh)
 
 
