@@ -365,6 +365,9 @@ def sketched_svd(
             by :math:`\sigma_i^2`.
 
     Returns ``SVDResult`` with U (m, k), S (k,), Vh (k, n), signs fixed by the module's rule.
+    When ``a`` has exactly rank < k (or is 0), S is right but the vectors of the zero singular
+    values are not orthonormal (near 0): the shifted Gram matrix leaves directions without energy
+    unnormalised, where a Householder QR would complete the basis (at ~100x the cost on CPU).
     Reference: ``sklearn.utils.extmath.randomized_svd`` fed the same Ω
     (``power_iteration_normalizer='QR'``; equal in exact arithmetic: every normaliser spans the
     same subspace).
