@@ -7,8 +7,8 @@ The matrix is built with these exact singular values, :math:`A = D_1 C P_1 \\ope
 P_2 C^T D_2` (C the orthonormal DCT-II, P permutations, D random signs: dense singular vectors in
 O(n^2 log n)), so the optimal rank-32 error :math:`(\\sum_{i>32} \\sigma_i^2)^{1/2}` is known exactly;
 Gaussian test matrices are rotation invariant, so the algorithms' error does not depend on which
-orthogonal factors are used. Each contender's setup prints its Frobenius error relative to that
-optimum (target: <= 1.001, and no worse than sklearn's).
+orthogonal factors are used. Each contender's row carries its Frobenius error relative to that
+optimum as its quality (target: <= 1.001, and no worse than sklearn's).
 
 - ``jaxmath.randomized_svd``: jitted; shifted Cholesky-QR normalisation, products as ``Q^T A``.
 - ``sklearn randomized_svd``: its default normaliser for n_iter > 2 (LU).
@@ -20,14 +20,12 @@ matmul rate measured in the same run.
 Each contender runs in its own worker process (isolation="process"): torch's and JAX's thread pools
 slow each other when interleaved in one process (see benchmarks/backprop.py).
 
-``FULL_SVD`` (run with ``python -m benchmarks.lowrank``, which runs both): the full SVD of a 768 x 768
-float32 matrix in jaxmath (with the sign rule), jnp.linalg.svd, numpy and torch.
+``FULL_SVD`` ("lowrank_full_svd"; ``python -m benchmarks lowrank`` runs both): the full SVD of a
+768 x 768 float32 matrix in jaxmath (with the sign rule), jnp.linalg.svd, numpy and torch.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,15 +60,15 @@ def test_matrix(n: int, seed: int = 0) -> tuple[Any, Any]:
     return a.astype(np.float32), sigma
 
 
-def _report_error(name: str, params: Mapping[str, Any], a: Any, sigma: Any, factors: Any) -> None:
-    """Print ||A - U S Vh||_F / optimal (float64) from the contender's own output."""
+def _quality(params: Mapping[str, Any], a: Any, sigma: Any, factors: Any) -> dict[str, float]:
+    """||A - U S Vh||_F / optimal (float64) of the contender's own output: the table's quality."""
     import numpy as np
 
     U, S, Vh = (np.asarray(factor, np.float64) for factor in factors)
     k = params["k"]
     optimal = float(np.sqrt(np.sum(sigma[k:] ** 2)))
     error = float(np.linalg.norm(a.astype(np.float64) - (U * S) @ Vh))
-    print(f"   error/optimal {error / optimal:.6f}  {name}", flush=True)
+    return {"error_vs_optimal": error / optimal}
 
 
 def _jaxmath(params: Mapping[str, Any]) -> Trial:
@@ -91,8 +89,7 @@ def _jaxmath(params: Mapping[str, Any]) -> Trial:
         )
     )
     key = jax.random.PRNGKey(0)
-    _report_error("jaxmath.randomized_svd", params, a_np, sigma, run(key, a))
-    return Trial(run=lambda: run(key, a))
+    return Trial(run=lambda: run(key, a), quality=_quality(params, a_np, sigma, run(key, a)))
 
 
 def _sklearn(params: Mapping[str, Any]) -> Trial:
@@ -109,8 +106,7 @@ def _sklearn(params: Mapping[str, Any]) -> Trial:
             random_state=0,
         )
 
-    _report_error("sklearn randomized_svd", params, a, sigma, run())
-    return Trial(run=run)
+    return Trial(run=run, quality=_quality(params, a, sigma, run()))
 
 
 def _torch(params: Mapping[str, Any]) -> Trial:
@@ -126,8 +122,7 @@ def _torch(params: Mapping[str, Any]) -> Trial:
 
     U, S, V = run()
     k = params["k"]
-    _report_error("torch.svd_lowrank", params, a_np, sigma, (U[:, :k], S[:k], V[:, :k].T))
-    return Trial(run=run)
+    return Trial(run=run, quality=_quality(params, a_np, sigma, (U[:, :k], S[:k], V[:, :k].T)))
 
 
 def _params(quick: bool) -> dict[str, Any]:
@@ -140,7 +135,7 @@ def _work(params: Mapping[str, Any]) -> dict[str, float]:
 
 
 RANDOMIZED_SVD = Benchmark(
-    name="lowrank",
+    name="lowrank_randomized_svd",
     description=(
         "rank-32 randomized SVD (p=10, q=4) of a 4096x4096 float32 matrix, decaying spectrum + noise"
     ),
@@ -221,28 +216,4 @@ FULL_SVD = Benchmark(
 )
 
 
-#: The harness runs ``BENCHMARK`` (and its worker processes look it up by that name): the randomized
-#: SVD, or the full SVD when the environment selects it, as :func:`main` does for its second table.
-SELECT = "JAXMATH_LOWRANK_BENCHMARK"
-BENCHMARK = FULL_SVD if os.environ.get(SELECT) == FULL_SVD.name else RANDOMIZED_SVD
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m benchmarks.lowrank [--quick]``: both tables (``python -m benchmarks lowrank``
-    runs the randomized SVD only)."""
-    import benchmarks  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
-    from benchmarks._harness import format_table, measure_limits, run_benchmark
-
-    quick = "--quick" in (sys.argv[1:] if argv is None else argv)
-    limits = measure_limits(quick)
-    print(f"load average: {os.getloadavg()}")
-    for benchmark in (RANDOMIZED_SVD, FULL_SVD):
-        os.environ[SELECT] = benchmark.name  # inherited by the worker processes
-        result = run_benchmark(benchmark, quick=quick, limits=limits, module="benchmarks.lowrank")
-        print(format_table(result), flush=True)
-    print(f"load average: {os.getloadavg()}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+BENCHMARKS = (RANDOMIZED_SVD, FULL_SVD)
