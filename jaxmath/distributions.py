@@ -11,8 +11,10 @@ with ``jax.grad`` through its parameters. Methods follow torch 2.13's ``torch.di
   ``torch_ref`` takes a ``torch.Generator``); the result has shape
   ``sample_shape + batch_shape + event_shape``. ``rsample`` (reparameterized, differentiable in the
   parameters) exists where torch has it: Normal, MultivariateNormal, Uniform, Exponential, Laplace,
-  Beta, Gamma. Sampling works with any key implementation (``jax.random.key(0, impl="rbg")`` is the
-  fastest on CPU for Normal draws, see ``benchmarks/distributions.py``).
+  Beta, Gamma. Sampling works with any key implementation. On CPU the random bits dominate the
+  cost, and JAX's default (partitionable) threefry makes them ~2x slower than with
+  ``jax.config.update("jax_threefry_partitionable", False)`` (a global flag, left to the user: it
+  changes the stream); ``rbg`` keys were slower still (``benchmarks/distributions.py``).
 - Constructors take the parameters in torch's positional order, broadcast them against each other
   (the batch shape is their broadcast shape) and promote them to one floating-point dtype.
 
