@@ -1,12 +1,24 @@
 """jaxmath: the math of deep learning as pure, jit-able JAX functions.
 
-One module per concept (``activations``, ``losses``, ``gradcheck``, ...); ``torch_ref`` is the same
-API written in PyTorch, and ``parity_tests`` proves the two agree with each other and with
-torch.nn.functional, torch.autograd and scipy. Figures live in ``jaxmath.visualization``, imported
+One module per concept (``activations``, ``losses``, ``gradcheck``, ``backprop``, ``optim``,
+``lr_scheduler``, ``objectives``, ``landscape``, ``lowrank``, ``distributions``); ``torch_ref`` is the
+same API written in PyTorch, and ``parity_tests`` proves the two agree with each other and with
+torch.nn.functional, torch.autograd, torch.optim, torch.distributions, optax, scipy, sklearn and PEFT. Figures live in ``jaxmath.visualization``, imported
 explicitly (``import jaxmath`` imports neither torch nor matplotlib).
 """
 
-from jaxmath import activations, backprop, gradcheck, losses, lr_scheduler, objectives, optim
+from jaxmath import (
+    activations,
+    backprop,
+    distributions,
+    gradcheck,
+    landscape,
+    losses,
+    lowrank,
+    lr_scheduler,
+    objectives,
+    optim,
+)
 from jaxmath.activations import (
     gelu,
     leaky_relu,

@@ -5,7 +5,18 @@ torch.distributions are the upstream references the parity suite compares both p
 Random inits take a ``torch.Generator`` where jaxmath takes a ``jax.random`` key.
 """
 
-from torch_ref import activations, backprop, gradcheck, losses, lr_scheduler, objectives, optim
+from torch_ref import (
+    activations,
+    backprop,
+    distributions,
+    gradcheck,
+    landscape,
+    losses,
+    lowrank,
+    lr_scheduler,
+    objectives,
+    optim,
+)
 from torch_ref.activations import (
     gelu,
     leaky_relu,
