@@ -403,7 +403,7 @@ def loss_surface_2d(
     result stays sharded by rows across the devices (``result.sharding``), otherwise the padding rows
     are dropped and XLA gathers the result. Under ``jax.distributed`` the mesh spans every host's
     devices: call the function from every process with the same arguments (see
-    /work/notes/landscape.md). The values do not depend on the device count.
+    the README, "On several GPUs and several hosts"). The values do not depend on the device count.
 
     The compiled program is cached on ``loss_fn`` (compared by identity), so calling again with the
     same ``loss_fn`` and shapes does not recompile.

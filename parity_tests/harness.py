@@ -32,7 +32,7 @@ class Tolerance(NamedTuple):
 #: One table: the tolerance for comparing two implementations, by kind of op and dtype.
 #: Each kind looser than "elementwise" says why. The foundation's four kinds were set at 16:50 UTC
 #: to ~4x the worst difference measured over the whole table (forward, edge and gradient comparisons
-#: of every row, the property tests; /work/notes/measure_tolerances.py), the measurement beside each;
+#: of every row, the property tests; parity_tests/measure_tolerances.py), the measurement beside each;
 #: where 4x would have loosened an entry, it is kept and the margin is given.
 TOLERANCES: Mapping[str, Mapping[str, Tolerance]] = {
     # One transcendental per element: XLA's and torch's exp/log/erf/lgamma differ by a few ulp.
@@ -256,7 +256,7 @@ class Case:
     opt_outs: ``{generic test: reason}`` for the generic requirements a row cannot meet; each key must
         be one of ``OPT_OUT_KEYS`` and each reason a non-empty sentence (checked). Default: none.
 
-    Requirements every row meets unless it opts out (see /work/notes/harness_changes.md):
+    Requirements every row meets unless it opts out (the README's "The parity suite" lists them):
 
     - ``"defaults"``: at least one sample per dtype with empty ``kwargs``, so the function runs with
       every option at its default and is compared with the references' defaults (a default changed

@@ -302,7 +302,7 @@ def test_adam_first_step_is_lr_times_sign_in_both_packages() -> None:
 
 
 def test_readme_port_of_a_two_group_torch_optimizer() -> None:
-    """The example of /work/notes/optim.md (the README's): weights decayed, biases not, cosine lr,
+    """The README's optimizer example: weights decayed, biases not, cosine lr,
     step for step equal to torch.optim.AdamW with two param groups and CosineAnnealingLR."""
     from jaxmath import lr_scheduler, optim
 
