@@ -3,8 +3,9 @@
 One module per concept (``activations``, ``losses``, ``gradcheck``, ``backprop``, ``optim``,
 ``lr_scheduler``, ``objectives``, ``landscape``, ``lowrank``, ``distributions``); ``torch_ref`` is the
 same API written in PyTorch, and ``parity_tests`` proves the two agree with each other and with
-torch.nn.functional, torch.autograd, torch.optim, torch.distributions, optax, scipy, sklearn and PEFT. Figures live in ``jaxmath.visualization``, imported
-explicitly (``import jaxmath`` imports neither torch nor matplotlib).
+torch.nn.functional, torch.autograd, torch.optim, torch.distributions, optax, scipy, sklearn and
+PEFT. Figures live in ``jaxmath.visualization``, imported explicitly (``import jaxmath`` imports
+neither torch, matplotlib nor sklearn).
 """
 
 from jaxmath import (
