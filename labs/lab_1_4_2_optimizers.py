@@ -224,9 +224,9 @@ def moons(ctx: LabContext) -> tuple[np.ndarray, ...]:
     return ((x_train - mean) / std, (x_test - mean) / std, y_train, y_test)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 5))
+@functools.partial(jax.jit, static_argnums=(0, 4))
 def train_mlp(
-    opt: Any, params: Any, x: jax.Array, y: jax.Array, x_test: jax.Array, steps: int
+    opt: Any, params: Any, x: jax.Array, y: jax.Array, steps: int
 ) -> tuple[Any, jax.Array]:
     def body(carry: tuple, _: Any) -> tuple:
         params, state = carry
@@ -262,7 +262,7 @@ def mlp(ctx: LabContext) -> dict[str, Any]:
     }
     curves, metrics = {}, {}
     for label, opt in optimizers.items():
-        params, losses = train_mlp(opt, initial, x, y, jnp.asarray(x_test, jnp.float32), steps)
+        params, losses = train_mlp(opt, initial, x, y, steps)
         logits, _ = backprop.mlp_forward(params, jnp.asarray(x_test, jnp.float32))
         accuracy = float(jnp.mean(jnp.argmax(logits, axis=1) == jnp.asarray(y_test)))
         curves[label] = np.asarray(losses)
