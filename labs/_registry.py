@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import pathlib
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 #: A lab: takes its context, returns its metrics (or ``None`` when it recorded them on the context).
 LabFunction = Callable[["LabContext"], Mapping[str, Any] | None]
@@ -100,6 +103,38 @@ class LabContext:
         """Print what a step shows, indented under the lab's header (the printout is the lesson)."""
         print(" ", *parts, flush=True)
 
+    def progress(
+        self, iterable: Iterable[T], description: str, total: int | None = None
+    ) -> Iterator[T]:
+        """``iterable``, with a tqdm progress bar on stderr when a person is watching.
+
+        The bar shows only at a terminal: it stays off when stdout or stderr is not a TTY (a log
+        file, a pipe, ``python -m labs run --jobs 2``, a notebook kernel) and when the ``CI``
+        environment variable is set, so CI logs carry the lab's printout, not carriage returns.
+        The bar disappears when the loop ends (``leave=False``); what the loop found is for
+        :meth:`log` to say. ``total`` defaults to ``len(iterable)`` where it has one.
+
+        Example::
+
+            for step in ctx.progress(range(steps), "training"):
+                params, loss = update(params, batch)
+        """
+        if not _progress_visible():
+            yield from iterable
+            return
+        from tqdm import tqdm
+
+        with tqdm(
+            iterable,
+            desc=description,
+            total=total,
+            leave=False,
+            file=sys.stderr,
+            dynamic_ncols=True,
+            mininterval=0.2,
+        ) as bar:
+            yield from bar
+
     def record(self, metrics: Mapping[str, Any] | None = None, **named: Any) -> None:
         """Add metrics (a mapping and/or keywords); later values for a name replace earlier ones.
 
@@ -114,3 +149,10 @@ class LabContext:
         import jax
 
         return jax.random.fold_in(jax.random.key(self.seed), stream)
+
+
+def _progress_visible() -> bool:
+    """Progress bars only for a person at a terminal: never under CI, never into a file or pipe."""
+    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+        return False
+    return all(stream is not None and stream.isatty() for stream in (sys.stdout, sys.stderr))

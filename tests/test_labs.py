@@ -249,3 +249,51 @@ def test_resolution_reaches_the_lab_and_is_validated(
             main(["run", "0.0.4", "--resolution", bad, "--out", str(tmp_path)])
         assert exit_info.value.code == 2
         assert message in capsys.readouterr().err
+
+
+class _FakeTerminal:
+    """A stream that says it is a terminal and keeps what was written."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_progress_draws_a_bar_only_at_a_terminal_outside_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    context = LabContext(pathlib.Path("."))
+    terminal_out, terminal_err = _FakeTerminal(), _FakeTerminal()
+    monkeypatch.setattr(sys, "stdout", terminal_out)
+    monkeypatch.setattr(sys, "stderr", terminal_err)
+    monkeypatch.delenv("CI", raising=False)
+    assert list(context.progress(range(5), "training")) == [0, 1, 2, 3, 4]
+    assert "training:" in terminal_err.text and "/5 " in terminal_err.text  # tqdm drew a bar
+    assert terminal_out.text == ""  # the lesson's printout is not mixed with the bar
+
+    terminal_err.text = ""
+    monkeypatch.setenv("CI", "true")  # CI logs: no bar, even on a (pseudo) terminal
+    assert list(context.progress(iter("abc"), "sweep", total=3)) == ["a", "b", "c"]
+    assert terminal_err.text == ""
+    monkeypatch.setenv("CI", "")
+    assert list(context.progress([1.5], "grid")) == [1.5]
+    assert "grid" in terminal_err.text  # an empty CI variable is not CI
+
+
+def test_progress_is_silent_when_output_is_not_a_terminal(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    values = list(LabContext(pathlib.Path(".")).progress(range(3), "training"))
+    assert values == [0, 1, 2]
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""  # pytest's capture is not a TTY
