@@ -1,36 +1,51 @@
-"""One Adam / AdamW step on 10M float32 parameters: jaxmath vs optax vs torch.optim (foreach, fused).
+"""One optimizer step on 10M float32 parameters, for every optimizer of jaxmath.optim: jaxmath vs
+torch.optim (foreach, fused where torch has a fused kernel) vs optax (where optax has the same rule).
 
 One iteration is the optimizer step of a training loop on given gradients: ``update`` +
 ``apply_updates`` under one ``jax.jit`` with the params and the optimizer state donated (their
-buffers are updated in place, as torch's in-place step does), for two layouts of the same 10M
-parameters:
+buffers are updated in place, as torch's in-place step does); torch's ``opt.step()`` on ``.grad``s
+already in place.
 
-- ``[1 array]``: one (10M,) array.
-- ``[100 arrays]``: a pytree of 100 arrays of mixed sizes (40 matrices of ~0.25M entries, 60 vectors
-  of 1k-4k: a small transformer's mix), the case torch's fused kernel was written for.
+Benchmarks (one per optimizer, so that "vs best peer" compares implementations of one rule):
 
-Two benchmarks, so that "vs best peer" compares within a layout: ``optim`` (one array) and
-``optim_pytree`` (100 arrays); ``python -m benchmarks optim`` runs both.
+- ``optim``: Adam on one (10M,) array; ``optim_adamw``, ``optim_sgd``, ``optim_rmsprop``, ... one per
+  gradient transformation in ``jaxmath.optim.__all__`` (the list is derived from ``__all__``: a new
+  optimizer joins when it lands; ``LBFGS`` is not a gradient transformation and is left out). Muon
+  only takes 2-D parameters: its layout is one (128, 78125) matrix (10M entries, thin so that the
+  Newton-Schulz matmuls, 4 m^2 n + 2 m^3 flops per iteration for m x n, stay affordable on a CPU).
+- ``optim_pytree``: Adam on a pytree of 100 arrays of mixed sizes (40 matrices of ~0.25M entries, 60
+  vectors of 1k-4k: a small transformer's mix), the case torch's fused kernel was written for, plus
+  ``jaxmath Adam [100 arrays, flat state]`` (the pytree raveled into one vector, as a training loop
+  that keeps its params flat would run it).
 
-Contenders: ``jaxmath.optim.Adam`` and ``AdamW(weight_decay=1e-2)``; ``optax.adam`` and
-``optax.adamw(weight_decay=1e-2)`` (the same rules, see tests/test_optim.py), donated, and optax.adam
-undonated (a fresh output buffer every step); ``torch.optim.Adam(foreach=True)`` and
-``torch.optim.Adam(fused=True)`` (torch's CPU fused kernel), stepping ``.grad``s already in place;
-``jaxmath.optim.Adam [100 arrays, flat state]``: the same jaxmath Adam on the pytree raveled into one
-vector, as a training loop that keeps its params flat would run it (``jax.flatten_util``), which is
-what torch's fused kernel does by walking the tensor list in one kernel.
+Hyperparameters: each optimizer's torch defaults (the same in jaxmath), except SGD with momentum 0.9
+(plain SGD is one axpy) and AdamW/Adam as torch's defaults; see ``OPTIONS``.
 
-Floor: Adam must read p, g, m, v and write p, m, v: 7 x 4 bytes per parameter = 280 MB per step, at
-the streaming bandwidth measured in this run (``x + 1`` in place, 8 bytes per element). GB/s and
-%stream count those 280 MB.
+Contenders: ``jaxmath.optim.<Name>(**options)``; ``torch.optim.<Name>(foreach=True)`` (torch's
+multi-tensor path; Muon has none: torch raises for foreach=True, so its row is the single-tensor
+path); ``torch.optim.<Name>(fused=True)`` for the optimizers with a fused CPU kernel in torch 2.13
+(``FUSED``: SGD, Adam, AdamW, Adagrad); optax where the rule is the same (``OPTAX``: sgd, adam,
+adamw, rmsprop, adagrad, adadelta, adamax, radam; not nadam: optax's mu is constant; the notes there
+say where eps sits when it differs, which changes no memory traffic); and optax.adam undonated (a
+fresh output buffer every step) in ``optim``. All contenders step the same numbers: params
+``0.1 * N(0, 1)`` and gradients ``N(0, 1)`` from numpy's generator (tests/test_optim_benchmark.py
+checks that the contenders of one benchmark compute the same step).
+
+Floor: an elementwise optimizer reads p, g and its S params-shaped state arrays and writes p and
+them: (3 + 2 S) x 4 bytes per parameter (Adam: S = 2, 28 bytes; SGD with momentum: S = 1, 20 bytes),
+at the streaming bandwidth measured in the run; Muon's floor is its Newton-Schulz flops at the
+measured matmul rate. S is read from jaxmath's state (``jax.eval_shape``, nothing allocated).
 
 Isolation: each contender runs in its own worker process (``isolation="process"``), alternating, so
 torch's and JAX's thread pools and allocators never share a process (in one process, JAX's steps were
-measured slower after torch's turns in the backprop benchmark).
+measured slower after torch's turns in the backprop benchmark). Workers of one benchmark start
+together; one benchmark at a time keeps memory to a few workers of ~0.5 GB.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -38,8 +53,100 @@ from benchmarks._harness import Benchmark, Contender, Trial
 
 FULL = {"parameters": 10_000_000, "leaves": 100}
 QUICK = {"parameters": 20_000, "leaves": 10}
-BYTES_PER_PARAMETER = 7 * 4  # read p, g, m, v; write p, m, v (float32)
-LR, WEIGHT_DECAY = 1e-3, 1e-2
+#: Muon's (rows, columns) at each size: 2-D, the same 10M (20k quick) entries.
+MATRIX = {False: (128, 78_125), True: (16, 1_250)}
+
+#: The benchmarked configuration per optimizer (jaxmath's and torch's keyword arguments are the
+#: same); an optimizer not listed runs with its defaults.
+OPTIONS: dict[str, dict[str, Any]] = {
+    "SGD": {"lr": 1e-3, "momentum": 0.9},
+    "Adam": {"lr": 1e-3},
+    "AdamW": {"lr": 1e-3, "weight_decay": 1e-2},
+}
+#: torch 2.13's optimizers with a fused CPU kernel (``fused=True``; tests check the signatures).
+FUSED = ("SGD", "Adam", "AdamW", "Adagrad")
+#: torch optimizers without a foreach path (torch raises for ``foreach=True``).
+NO_FOREACH = ("Muon",)
+#: Optimizers taking only 2-D parameters.
+MATRIX_ONLY = ("Muon",)
+
+
+@dataclasses.dataclass(frozen=True)
+class OptaxPeer:
+    """optax's version of a rule: ``make()`` builds it; ``note`` says how it maps onto torch's
+    numbers; ``rtol``: how close its step is to torch's (tests/test_optim_benchmark.py)."""
+
+    make: Callable[[], Any]
+    note: str
+    rtol: float = 1e-5
+
+
+def _optax(name: str, *args: Any, **kwargs: Any) -> Callable[[], Any]:
+    def make() -> Any:
+        import optax
+
+        return getattr(optax, name)(*args, **kwargs)
+
+    return make
+
+
+OPTAX: dict[str, OptaxPeer] = {
+    "SGD": OptaxPeer(_optax("sgd", 1e-3, momentum=0.9), "same rule (dampening 0)"),
+    "Adam": OptaxPeer(_optax("adam", 1e-3), "same rule"),
+    "AdamW": OptaxPeer(_optax("adamw", 1e-3, weight_decay=1e-2), "same rule (wd given: 1e-4)"),
+    "RMSprop": OptaxPeer(
+        _optax("rmsprop", 1e-2, decay=0.99, eps=1e-8, eps_in_sqrt=False), "same rule"
+    ),
+    "Adagrad": OptaxPeer(
+        _optax("adagrad", 1e-2, initial_accumulator_value=0.0, eps=1e-10),
+        "eps inside the root (torch: outside)",
+        rtol=1e-3,
+    ),
+    "Adadelta": OptaxPeer(_optax("adadelta", 1.0, rho=0.9, eps=1e-6), "same rule"),
+    "Adamax": OptaxPeer(_optax("adamax", 2e-3, b1=0.9, b2=0.999, eps=1e-8), "same rule"),
+    "RAdam": OptaxPeer(
+        _optax("radam", 1e-3, b1=0.9, b2=0.999, eps=1e-8),
+        "eps added to sqrt(v / (1 - b2^t)) (torch: to sqrt(v))",
+        rtol=1e-3,
+    ),
+}
+
+
+def gradient_transformations() -> tuple[str, ...]:
+    """The names in ``jaxmath.optim.__all__`` whose default instance is an optax
+    ``GradientTransformation`` (the optimizers; states, helpers and LBFGS are left out)."""
+    import optax
+
+    from jaxmath import optim
+
+    names = []
+    for name in optim.__all__:
+        factory = getattr(optim, name)
+        if not callable(factory) or isinstance(factory, type) or not name[0].isupper():
+            continue
+        try:
+            instance = factory()
+        except TypeError:  # needs arguments: not a plain optimizer factory
+            continue
+        if isinstance(instance, optax.GradientTransformation):
+            names.append(name)
+    return tuple(sorted(names, key=lambda n: (n != "Adam", n != "AdamW", n)))
+
+
+#: The benchmarked names, computed once by the parent process and handed to its worker processes
+#: through the environment (spawned workers inherit it), so that a torch worker does not import JAX
+#: and jaxmath just to learn which benchmarks the module defines (~1.3 s of CPU per worker).
+NAMES_VARIABLE = "JAXMATH_BENCHMARKED_OPTIMIZERS"
+
+
+def benchmarked_names() -> tuple[str, ...]:
+    """:func:`gradient_transformations`, cached in the environment for the worker processes."""
+    cached = os.environ.get(NAMES_VARIABLE)
+    if cached is not None:
+        return tuple(name for name in cached.split(",") if name)
+    names = gradient_transformations()
+    os.environ[NAMES_VARIABLE] = ",".join(names)
+    return names
 
 
 def leaf_shapes(parameters: int, leaves: int) -> list[tuple[int, ...]]:
@@ -64,21 +171,23 @@ def leaf_shapes(parameters: int, leaves: int) -> list[tuple[int, ...]]:
     return [shapes[index] for index in order]
 
 
-def _layout_shapes(params: Mapping[str, Any], layout: str) -> list[tuple[int, ...]]:
+def layout_shapes(params: Mapping[str, Any], layout: str) -> list[tuple[int, ...]]:
+    """The leaf shapes of a layout: ``array`` (one vector), ``matrix`` (one 2-D array), ``tree``."""
     if layout == "array":
         return [(params["parameters"],)]
+    if layout == "matrix":
+        return [tuple(params["shape"])]
     return leaf_shapes(params["parameters"], params["leaves"])
 
 
-def _jax_tree(shapes: list[tuple[int, ...]], seed: int) -> Any:
-    import jax
-    import jax.numpy as jnp
+def numpy_leaves(shapes: list[tuple[int, ...]]) -> tuple[list[Any], list[Any]]:
+    """(params, grads) as float32 numpy arrays, the same for every contender: 0.1 N(0,1), N(0,1)."""
+    import numpy as np
 
-    keys = jax.random.split(jax.random.PRNGKey(seed), len(shapes))
-    return {
-        f"p{index:03d}": jax.random.normal(key, shape, jnp.float32) * 0.1
-        for index, (key, shape) in enumerate(zip(keys, shapes, strict=True))
-    }
+    rng = np.random.default_rng(0)
+    params = [0.1 * rng.standard_normal(shape, np.float32) for shape in shapes]
+    grads = [rng.standard_normal(shape, np.float32) for shape in shapes]
+    return params, grads
 
 
 def jax_step(opt_factory: Callable[[], Any], layout: str, donate: bool = True, flat: bool = False):
@@ -86,11 +195,17 @@ def jax_step(opt_factory: Callable[[], Any], layout: str, donate: bool = True, f
 
     def setup(params: Mapping[str, Any]) -> Trial:
         import jax
+        import jax.numpy as jnp
         import optax
         from jax.flatten_util import ravel_pytree
 
-        shapes = _layout_shapes(params, layout)
-        tree, grads = _jax_tree(shapes, 0), _jax_tree(shapes, 1)
+        param_leaves, grad_leaves = numpy_leaves(layout_shapes(params, layout))
+        if layout == "tree":
+            tree = {f"p{i:03d}": jnp.asarray(leaf) for i, leaf in enumerate(param_leaves)}
+            grads = {f"p{i:03d}": jnp.asarray(leaf) for i, leaf in enumerate(grad_leaves)}
+        else:
+            tree, grads = jnp.asarray(param_leaves[0]), jnp.asarray(grad_leaves[0])
+        del param_leaves, grad_leaves
         if flat:
             tree, grads = ravel_pytree(tree)[0], ravel_pytree(grads)[0]
         opt = opt_factory()
@@ -112,18 +227,20 @@ def jax_step(opt_factory: Callable[[], Any], layout: str, donate: bool = True, f
     return setup
 
 
-def torch_step(layout: str, implementation: str):
+def torch_step(name: str, layout: str, implementation: str):
+    """A contender: ``torch.optim.<name>(**OPTIONS, <implementation>=True).step()``;
+    implementation ``single`` leaves torch's default (the single-tensor path where foreach is
+    unsupported)."""
+
     def setup(params: Mapping[str, Any]) -> Trial:
         import torch
 
-        generator = torch.Generator().manual_seed(0)
-        tensors = [
-            (0.1 * torch.randn(shape, generator=generator)).requires_grad_(True)
-            for shape in _layout_shapes(params, layout)
-        ]
-        for tensor in tensors:
-            tensor.grad = torch.randn(tensor.shape, generator=generator)
-        opt = torch.optim.Adam(tensors, lr=LR, **{implementation: True})
+        param_leaves, grad_leaves = numpy_leaves(layout_shapes(params, layout))
+        tensors = [torch.from_numpy(leaf).requires_grad_(True) for leaf in param_leaves]
+        for tensor, grad in zip(tensors, grad_leaves, strict=True):
+            tensor.grad = torch.from_numpy(grad)
+        flag = {} if implementation == "single" else {implementation: True}
+        opt = getattr(torch.optim, name)(tensors, **OPTIONS.get(name, {}), **flag)
 
         def run() -> Any:
             opt.step()
@@ -134,88 +251,146 @@ def torch_step(layout: str, implementation: str):
     return setup
 
 
-def _adam() -> Any:
-    import jaxmath
+def _jaxmath(name: str) -> Callable[[], Any]:
+    def make() -> Any:
+        from jaxmath import optim
 
-    return jaxmath.optim.Adam(lr=LR)
+        return getattr(optim, name)(**OPTIONS.get(name, {}))
 
-
-def _adamw() -> Any:
-    import jaxmath
-
-    return jaxmath.optim.AdamW(lr=LR, weight_decay=WEIGHT_DECAY)
+    return make
 
 
-def _optax_adam() -> Any:
-    import optax
+def state_arrays(name: str, shape: tuple[int, ...]) -> int:
+    """S: how many params-shaped arrays jaxmath's state holds (by size; factored states count
+    their fraction), from ``jax.eval_shape`` (nothing allocated)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
 
-    return optax.adam(LR)
+    size = int(np.prod(shape))
+    state = jax.eval_shape(_jaxmath(name)().init, jax.ShapeDtypeStruct(shape, jnp.float32))
+    entries = sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(state))
+    return round(entries / size)
 
 
-def _optax_adamw() -> Any:
-    import optax
+def _work(name: str, layout: str) -> Callable[[Mapping[str, Any]], dict[str, float]]:
+    def work(params: Mapping[str, Any]) -> dict[str, float]:
+        shape = tuple(params["shape"]) if layout == "matrix" else (params["parameters"],)
+        states = state_arrays(name, shape)
+        flops = 0.0
+        if name == "Muon":  # ns_steps Newton-Schulz iterations on the (m, n) update, m <= n
+            rows, columns = sorted(shape)
+            flops = 5.0 * (4.0 * rows * rows * columns + 2.0 * rows**3)
+        return {"bytes": 4.0 * (3 + 2 * states) * params["parameters"], "flops": flops}
 
-    return optax.adamw(LR, weight_decay=WEIGHT_DECAY)
+    return work
 
 
-def _contenders(layout: str) -> tuple[Contender, ...]:
-    label = "1 array" if layout == "array" else "100 arrays"
-    rows = [
-        Contender(f"jaxmath Adam [{label}]", jax_step(_adam, layout), ours=True),
-        Contender(f"jaxmath AdamW [{label}]", jax_step(_adamw, layout), ours=True),
-        Contender(f"optax.adam [{label}]", jax_step(_optax_adam, layout)),
-        Contender(f"optax.adamw [{label}]", jax_step(_optax_adamw, layout)),
-        Contender(f"torch Adam foreach [{label}]", torch_step(layout, "foreach")),
-        Contender(f"torch Adam fused [{label}]", torch_step(layout, "fused")),
-    ]
-    if layout == "array":
-        rows.insert(
-            4,
+def _floor_ms(work: Callable[[Mapping[str, Any]], dict[str, float]]):
+    def floor(params: Mapping[str, Any], limits: Mapping[str, float]) -> float:
+        amounts = work(params)
+        stream = amounts["bytes"] / (limits["stream_gb_per_s"] * 1e9)
+        matmul = amounts["flops"] / (limits["matmul_gflop_per_s"] * 1e9)
+        return max(stream, matmul) * 1e3
+
+    return floor
+
+
+def _optimizer_benchmark(name: str) -> Benchmark:
+    layout = "matrix" if name in MATRIX_ONLY else "array"
+    label = "1 matrix" if layout == "matrix" else "1 array"
+    rows = [Contender(f"jaxmath {name} [{label}]", jax_step(_jaxmath(name), layout), ours=True)]
+    if name in OPTAX:
+        peer = OPTAX[name]
+        rows.append(
             Contender(
-                "optax.adam undonated [1 array]", jax_step(_optax_adam, "array", donate=False)
-            ),
+                f"optax.{name.lower()} [{label}]", jax_step(peer.make, layout), note=peer.note
+            )
+        )
+    if name == "Adam":
+        rows.append(
+            Contender(
+                "optax.adam undonated [1 array]", jax_step(OPTAX["Adam"].make, layout, donate=False)
+            )
+        )
+    if name in NO_FOREACH:
+        rows.append(
+            Contender(
+                f"torch {name} single-tensor [{label}]",
+                torch_step(name, layout, "single"),
+                note="torch has no foreach path for this optimizer",
+            )
         )
     else:
         rows.append(
-            Contender(
-                "jaxmath Adam [100 arrays, flat state]",
-                jax_step(_adam, "tree", flat=True),
-                ours=True,
-            )
+            Contender(f"torch {name} foreach [{label}]", torch_step(name, layout, "foreach"))
         )
-    return tuple(rows)
+    if name in FUSED:
+        rows.append(Contender(f"torch {name} fused [{label}]", torch_step(name, layout, "fused")))
+    work = _work(name, layout)
 
+    def sizes(quick: bool) -> dict[str, Any]:
+        size = dict(QUICK if quick else FULL)
+        size.pop("leaves")
+        if layout == "matrix":
+            size["shape"] = MATRIX[quick]
+            size["parameters"] = MATRIX[quick][0] * MATRIX[quick][1]
+        return size
 
-def _work(params: Mapping[str, Any]) -> dict[str, float]:
-    return {"bytes": float(BYTES_PER_PARAMETER * params["parameters"]), "flops": 0.0}
-
-
-def _benchmark(name: str, layout: str, description: str) -> Benchmark:
+    matmul_bound = name == "Muon"
     return Benchmark(
-        name=name,
-        description=description,
-        contenders=_contenders(layout),
-        params=lambda quick: dict(QUICK if quick else FULL),
-        work=_work,
-        floor_ms=lambda params, limits: (
-            _work(params)["bytes"] / (limits["stream_gb_per_s"] * 1e9) * 1e3
+        name="optim" if name == "Adam" else f"optim_{name.lower()}",
+        description=f"one {name} step (update + apply) on 10M float32 params, {label}",
+        contenders=tuple(rows),
+        params=sizes,
+        work=work,
+        floor_ms=_floor_ms(work),
+        floor_note=(
+            "Newton-Schulz flops at the matmul rate"
+            if matmul_bound
+            else "read p, g, state and write p, state (4 bytes each) at the stream bandwidth"
         ),
-        floor_note="read p, g, m, v and write p, m, v (28 bytes per parameter) at the stream bandwidth",
         isolation="process",
-        rounds=5,
-        iterations_per_round=8,
+        warmup=1 if matmul_bound else 2,
+        rounds=2 if matmul_bound else 3,
+        iterations_per_round=2 if matmul_bound else 5,
     )
 
 
-#: Two comparisons, so that "vs best peer" compares within a layout: ``python -m benchmarks optim``
-#: runs both (the module's name), ``optim_pytree`` just the second.
+def _pytree_benchmark() -> Benchmark:
+    label = "100 arrays"
+    work = _work("Adam", "array")
+    return Benchmark(
+        name="optim_pytree",
+        description="one Adam/AdamW step (update + apply) on 10M float32 params as 100 arrays of "
+        "mixed sizes",
+        contenders=(
+            Contender(f"jaxmath Adam [{label}]", jax_step(_jaxmath("Adam"), "tree"), ours=True),
+            Contender(f"jaxmath AdamW [{label}]", jax_step(_jaxmath("AdamW"), "tree"), ours=True),
+            Contender(f"optax.adam [{label}]", jax_step(OPTAX["Adam"].make, "tree")),
+            Contender(f"optax.adamw [{label}]", jax_step(OPTAX["AdamW"].make, "tree")),
+            Contender(f"torch Adam foreach [{label}]", torch_step("Adam", "tree", "foreach")),
+            Contender(f"torch Adam fused [{label}]", torch_step("Adam", "tree", "fused")),
+            Contender(
+                f"jaxmath Adam [{label}, flat state]",
+                jax_step(_jaxmath("Adam"), "tree", flat=True),
+                ours=True,
+            ),
+        ),
+        params=lambda quick: dict(QUICK if quick else FULL),
+        work=work,
+        floor_ms=_floor_ms(work),
+        floor_note="read p, g, m, v and write p, m, v (28 bytes per parameter) at the stream "
+        "bandwidth",
+        isolation="process",
+        rounds=3,
+        iterations_per_round=6,
+    )
+
+
+#: One benchmark per optimizer (``optim`` is Adam), then the pytree: ``python -m benchmarks optim``
+#: runs them all, ``python -m benchmarks optim_sgd`` one.
 BENCHMARKS = (
-    _benchmark(
-        "optim", "array", "one Adam/AdamW step (update + apply) on 10M float32 params, 1 array"
-    ),
-    _benchmark(
-        "optim_pytree",
-        "tree",
-        "one Adam/AdamW step (update + apply) on 10M float32 params as 100 arrays of mixed sizes",
-    ),
+    *(_optimizer_benchmark(name) for name in benchmarked_names()),
+    _pytree_benchmark(),
 )
