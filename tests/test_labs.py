@@ -68,6 +68,13 @@ def test_cli_runs_the_foundation_lab_end_to_end(tmp_path: pathlib.Path) -> None:
     markdown = (tmp_path / "summary.md").read_text()
     assert "| 1.4.0 |" in markdown and "logsumexp_naive_1e4=inf" in markdown
     assert "(lab-1.4.0/activations.png)" in markdown
+    # its own process: its own peak memory (JAX's import alone is ~200 MiB) and wall time
+    assert record["memory_scope"] == "lab process" and record["exit_status"] == 0
+    assert 150 < record["peak_memory_mb"] < 1024
+    assert record["process_seconds"] > record["seconds"] > 0
+    assert f"{record['peak_memory_mb']:.0f} MiB" in markdown
+    page = (tmp_path / "index.html").read_text()
+    assert page.count("<img ") == 6 and 'src="lab-1.4.0/activations.png"' in page
 
 
 def test_list_is_the_default_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -99,7 +106,7 @@ def test_a_failing_lab_is_reported_and_does_not_stop_the_others(
     def passing(ctx: LabContext) -> dict:
         return {"value": np.float32(2.0), "curve": np.arange(3), "overflow": math.inf}
 
-    records = run_labs(["0.0.1", "0.0.2"], tmp_path, quick=True)
+    records = run_labs(["0.0.1", "0.0.2"], tmp_path, quick=True, in_process=True)
     assert [record["status"] for record in records] == ["failed", "passed"]
     assert "deliberate failure" in capsys.readouterr().err
 
@@ -114,8 +121,8 @@ def test_a_failing_lab_is_reported_and_does_not_stop_the_others(
     assert summary["status"] == "failed" and summary["failed"] == ["0.0.1"]
     markdown = (tmp_path / "summary.md").read_text()
     assert "## Lab 0.0.1 failed" in markdown and "RuntimeError: deliberate failure" in markdown
-    assert main(["run", "0.0.2", "0.0.1", "--out", str(tmp_path / "again")]) == 1
-    assert main(["run", "0.0.2", "--out", str(tmp_path / "ok")]) == 0
+    assert main(["run", "0.0.2", "0.0.1", "--in-process", "--out", str(tmp_path / "again")]) == 1
+    assert main(["run", "0.0.2", "--in-process", "--out", str(tmp_path / "ok")]) == 0
 
 
 def test_a_lab_must_return_metrics_or_none(tmp_path: pathlib.Path, registry: dict) -> None:
@@ -123,7 +130,7 @@ def test_a_lab_must_return_metrics_or_none(tmp_path: pathlib.Path, registry: dic
     def wrong(ctx: LabContext) -> list:
         return [1.0]
 
-    (record,) = run_labs(["0.0.3"], tmp_path)
+    (record,) = run_labs(["0.0.3"], tmp_path, in_process=True)
     assert record["status"] == "failed" and "must return a mapping" in record["error"]
 
 
@@ -143,7 +150,7 @@ def test_a_lab_module_that_fails_to_import_is_reported(
     def passing(ctx: LabContext) -> dict:
         return {"value": 1.0}
 
-    records = run_labs(["all"], tmp_path / "out", quick=True)
+    records = run_labs(["all"], tmp_path / "out", quick=True, in_process=True)
     assert [(record["lab"], record["status"]) for record in records] == [
         ("0.0.5", "passed"),
         ("lab_9_9_9_broken", "failed"),
@@ -152,7 +159,7 @@ def test_a_lab_module_that_fails_to_import_is_reported(
     assert "failed to import" in capsys.readouterr().err
     assert main(["list"]) == 0
     assert "labs.lab_9_9_9_broken: failed to import (ImportError" in capsys.readouterr().out
-    assert main(["run", "all", "--out", str(tmp_path / "again")]) == 1
+    assert main(["run", "all", "--in-process", "--out", str(tmp_path / "again")]) == 1
 
 
 def test_a_rerun_replaces_the_previous_figures(tmp_path: pathlib.Path, registry: dict) -> None:
@@ -164,7 +171,7 @@ def test_a_rerun_replaces_the_previous_figures(tmp_path: pathlib.Path, registry:
 
     (tmp_path / "lab-0.0.4").mkdir()
     (tmp_path / "lab-0.0.4" / "stale.png").write_bytes(b"old")
-    run_labs(["0.0.4"], tmp_path)
+    run_labs(["0.0.4"], tmp_path, in_process=True)
     assert sorted(path.name for path in (tmp_path / "lab-0.0.4").iterdir()) == [
         "metrics.json",
         "now.png",
@@ -240,13 +247,13 @@ def test_resolution_reaches_the_lab_and_is_validated(
         seen.append(ctx.resolution)
         return {}
 
-    assert main(["run", "0.0.4", "--out", str(tmp_path)]) == 0
-    assert main(["run", "0.0.4", "--resolution", "81", "--out", str(tmp_path)]) == 0
+    assert main(["run", "0.0.4", "--in-process", "--out", str(tmp_path)]) == 0
+    assert main(["run", "0.0.4", "--in-process", "--resolution", "81", "--out", str(tmp_path)]) == 0
     assert seen == [None, 81]
     assert strict_json(tmp_path / "lab-0.0.4" / "metrics.json")["resolution"] == 81
     for bad, message in [("1", "resolution must be >= 2, got 1"), ("x", "must be an integer")]:
         with pytest.raises(SystemExit) as exit_info:
-            main(["run", "0.0.4", "--resolution", bad, "--out", str(tmp_path)])
+            main(["run", "0.0.4", "--in-process", "--resolution", bad, "--out", str(tmp_path)])
         assert exit_info.value.code == 2
         assert message in capsys.readouterr().err
 
@@ -297,3 +304,140 @@ def test_progress_is_silent_when_output_is_not_a_terminal(
     assert values == [0, 1, 2]
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""  # pytest's capture is not a TTY
+
+
+#: A stand-in for ``python -m labs run ID --worker MODULE``: holds ``megabytes`` of touched memory,
+#: then writes a passing record with its own VmHWM, as the worker does ("ok"), or is killed by
+#: SIGKILL before writing one ("crash").
+FAKE_WORKER = """
+import json, os, pathlib, signal, sys
+lab, out, megabytes, mode = sys.argv[1], pathlib.Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+block = b"\\x01" * (megabytes * 2**20)
+print(f"hello from {lab}", flush=True)
+if mode == "crash":
+    os.kill(os.getpid(), signal.SIGKILL)
+status = pathlib.Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]
+record = {"lab": lab, "title": lab, "folder": f"lab-{lab}", "status": "passed", "seconds": 0.1,
+          "metrics": {"megabytes": megabytes}, "figures": [], "peak_memory_mb": int(status) / 1024}
+(out / f"lab-{lab}" / "metrics.json").write_text(json.dumps(record))
+"""
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_each_lab_runs_in_its_own_process_with_its_own_peak_memory(
+    tmp_path: pathlib.Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    registry: dict,
+    jobs: int,
+) -> None:
+    from labs import _runner
+
+    plans = {"0.1.1": (300, "ok"), "0.1.2": (20, "crash"), "0.1.3": (1, "ok")}
+    for lab_id in plans:
+        register_lab(lab_id, f"fake {lab_id}")(lambda ctx: {})
+
+    def fake_command(lab, out, quick, seed, resolution) -> list[str]:
+        megabytes, mode = plans[lab.lab_id]
+        return [sys.executable, "-c", FAKE_WORKER, lab.lab_id, str(out), str(megabytes), mode]
+
+    monkeypatch.setattr(_runner, "worker_command", fake_command)
+    records = run_labs(["all"], tmp_path, jobs=jobs)
+    assert [(r["lab"], r["status"]) for r in records] == [
+        ("0.1.1", "passed"),
+        ("0.1.2", "failed"),
+        ("0.1.3", "passed"),
+    ]
+    big, crashed, small = records
+    assert "killed by signal 9" in crashed["error"] and crashed["exit_status"] == -9
+    assert crashed["peak_memory_mb"] is None or crashed["peak_memory_mb"] < 200  # polled
+    # per process, not the runner's cumulative RUSAGE_CHILDREN: the small lab's peak is its own
+    assert big["peak_memory_mb"] > 300 and small["peak_memory_mb"] < big["peak_memory_mb"] - 250
+    assert all(r["memory_scope"] == "lab process" and r["process_seconds"] > 0 for r in records)
+    assert (
+        strict_json(tmp_path / "lab-0.1.3" / "metrics.json")["peak_memory_mb"]
+        == (small["peak_memory_mb"])
+    )
+    summary = strict_json(tmp_path / "summary.json")
+    assert summary["failed"] == ["0.1.2"] and summary["jobs"] == jobs
+    output = capsys.readouterr()
+    if jobs > 1:  # buffered: each lab's printout in its log, and shown whole when it ends
+        assert (tmp_path / "lab-0.1.1" / "log.txt").read_text() == "hello from 0.1.1\n"
+        assert "hello from 0.1.3" in output.out
+    assert "Lab 0.1.2 failed" in output.err
+
+
+def test_the_worker_command_names_the_lab_module_and_the_options(tmp_path: pathlib.Path) -> None:
+    """The child imports only its lab's module (so its peak memory is the lab's own); the CLI test
+    above runs the real command end to end."""
+    from labs._runner import worker_command
+
+    lab = discover().labs["1.4.0"]
+    command = worker_command(lab, tmp_path, True, 3, 41)
+    assert command[:5] == [sys.executable, "-m", "labs", "run", "1.4.0"]
+    assert command[command.index("--worker") + 1] == "labs.lab_1_4_0_activations"
+    assert command[command.index("--out") + 1] == str(tmp_path)
+    assert command[command.index("--seed") + 1] == "3" and "--quick" in command
+    assert command[command.index("--resolution") + 1] == "41"
+    assert "--quick" not in worker_command(lab, tmp_path, False, 0, None)
+
+
+def test_index_html_renders_row_lists_as_tables_figures_and_the_parity_link(
+    tmp_path: pathlib.Path, registry: dict
+) -> None:
+    from matplotlib.figure import Figure
+
+    @register_lab("0.2.1", "tables and figures", key_metrics=["accuracy"])
+    def tables(ctx: LabContext) -> dict:
+        figure = Figure()
+        figure.add_subplot().plot([0, 1], [1, 0])
+        ctx.save_figure(figure, "curve")
+        return {
+            "accuracy": 0.975,
+            "gradient_check": [
+                {"layer": "W1", "vs jax.grad": 1.5e-10, "vs central differences": 3e-9},
+                {"layer": "b1", "vs jax.grad": 0.0, "vs central differences": 2e-9},
+            ],
+            "optimizers": {
+                "sgd": {"final_loss": 0.5, "steps": 100},
+                "adam": {"final_loss": 0.1, "steps": 100},
+            },
+            "curve": list(range(50)),
+            "nested": {"a": 1.0, "b": "text <b>"},
+        }
+
+    run_labs(["0.2.1"], tmp_path, in_process=True)
+    page = (tmp_path / "index.html").read_text()
+    assert 'src="lab-0.2.1/curve.png"' in page and (tmp_path / "lab-0.2.1" / "curve.png").exists()
+    assert "<th>layer</th><th>vs jax.grad</th><th>vs central differences</th>" in page
+    assert "<th>W1</th>" not in page and "<td>W1</td>" in page and ">1.5e-10<" in page
+    assert "<th>name</th><th>final_loss</th><th>steps</th>" in page and "<th>adam</th>" in page
+    assert "50 values: 0, 1, 2, ..., 49" in page and "nested.b" in page
+    assert "text &lt;b&gt;" in page and "text <b>" not in page
+    assert "python -m parity_tests.report --out" in page and 'href="parity/' not in page
+    assert "runner process, cumulative" in page  # --in-process says what its peak means
+
+    (tmp_path / "parity").mkdir()
+    (tmp_path / "parity" / "report.md").write_text("# Parity report\n")
+    run_labs(["0.2.1"], tmp_path, in_process=True)
+    assert 'href="parity/report.md"' in (tmp_path / "index.html").read_text()
+
+
+def test_notebooks_subcommand_calls_labs_notebooks_lazily(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import types
+
+    calls = []
+
+    def write_notebooks(out_dir: pathlib.Path) -> list[pathlib.Path]:
+        calls.append(out_dir)
+        return [out_dir / "solutions" / "lab-1.4.1.ipynb", out_dir / "labs" / "lab-1.4.1.ipynb"]
+
+    monkeypatch.setitem(
+        sys.modules, "labs.notebooks", types.SimpleNamespace(write_notebooks=write_notebooks)
+    )
+    assert main(["notebooks", "--out", str(tmp_path)]) == 0
+    assert main(["notebooks"]) == 0
+    assert calls == [tmp_path, pathlib.Path("outputs") / "notebooks"]
+    assert "2 notebooks written under" in capsys.readouterr().out
