@@ -27,6 +27,7 @@ and at the known minima.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -67,6 +68,17 @@ LAYOUTS: dict[str, Any] = {
     "mlp": [{"W": (3, 4), "b": (4,)}, {"W": (4, 2), "b": (2,)}],
     "tuple": ((5,), (2, 3)),
 }
+#: Layouts for the rules that branch on ndim (Adafactor factors ndim >= 2 over the last two axes,
+#: keeps a full moment for 0-d and 1-D) or accept 2-D params only (Muon: tall, wide and square).
+#: Kept apart from LAYOUTS, which apply_updates' rows also run over.
+SHAPED_LAYOUTS: dict[str, Any] = {
+    "conv": {"k": (2, 3, 4), "w": (3, 4), "b": (4,), "s": ()},
+    "matrices": {"w": (4, 3), "v": (3, 5), "s": (4, 4)},
+}
+
+
+def _layout(name: str) -> Any:
+    return LAYOUTS[name] if name in LAYOUTS else SHAPED_LAYOUTS[name]
 
 
 def _tree_of_shapes(layout: Any, make: Callable[[tuple[int, ...]], Any]) -> Any:
@@ -81,7 +93,7 @@ def _tree_of_shapes(layout: Any, make: Callable[[tuple[int, ...]], Any]) -> Any:
 
 def problem(rng: np.random.Generator, layout: str, dtype: str) -> tuple[Any, Any, Any]:
     """(start params, curvatures a in [0.2, 2], centres c): the start is 1.5 to 3.5 from c."""
-    shapes = LAYOUTS[layout]
+    shapes = _layout(layout)
     centres = _tree_of_shapes(shapes, lambda shape: normal(rng, shape, dtype, 1.0))
     offsets = _tree_of_shapes(
         shapes,
@@ -111,7 +123,7 @@ def decay_matrices(params: Any) -> Any:
 
 def _static_mask(layout: str) -> Any:
     """A weight_decay_mask as a pytree of bools: the same rule, spelt out."""
-    return _tree_of_shapes(LAYOUTS[layout], lambda shape: len(shape) >= 2)
+    return _tree_of_shapes(_layout(layout), lambda shape: len(shape) >= 2)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -407,6 +419,29 @@ OPTIMIZER_SETTINGS: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("tuple", {"lr": 0.05, "weight_decay": 0.2, "weight_decay_mask": "tree", "t0": 10}),
         ("dict", {"lr": 0.05, "t0": 20, "schedule": ("StepLR", {"step_size": 50, "gamma": 0.5})}),
     ],
+    "Adafactor": [
+        ("dict", {}),
+        ("conv", {"lr": 0.02}),
+        ("conv", {"lr": 0.02, "weight_decay": 0.1}),
+        ("mlp", {"lr": 0.02, "weight_decay": 0.1, "maximize": True}),
+        ("tuple", {"eps": (1e-3, 1e-2), "d": 2.0, "beta2_decay": -0.5}),
+        ("array", {"eps": (1e-10, 1e-3), "d": 1.5}),
+        ("mlp", {"lr": 0.02, "weight_decay": 0.2, "weight_decay_mask": "tree"}),
+        ("conv", {"lr": 0.05, "schedule": ("StepLR", {"step_size": 50, "gamma": 0.5})}),
+    ],
+    # Muon's update has a fixed size (orthogonalised), so it never settles: the lrs keep every
+    # trajectory far from the minimum, where the bfloat16 roundings of the
+    # orthogonalisation stay small (the tolerance kind "bfloat16" in harness.py says how small).
+    "Muon": [
+        ("matrices", {}),
+        ("matrices", {"lr": 2e-3, "nesterov": False}),
+        ("matrices", {"lr": 2e-3, "adjust_lr_fn": "match_rms_adamw"}),
+        ("matrices", {"lr": 1e-3, "adjust_lr_fn": "original", "weight_decay": 0.0}),
+        ("matrices", {"lr": 1e-3, "momentum": 0.0}),
+        ("matrices", {"lr": 2e-3, "momentum": 0.8, "ns_steps": 3, "eps": 1e-5}),
+        ("matrices", {"lr": 2e-3, "ns_coefficients": (2.0, -1.5, 0.5)}),
+        ("matrices", {"lr": 2e-3, "schedule": ("StepLR", {"step_size": 50, "gamma": 0.5})}),
+    ],
 }
 
 
@@ -431,18 +466,36 @@ def optimizer_samples(name: str) -> Callable[[np.random.Generator, str], Iterato
     return samples
 
 
-def _tiny_problem() -> tuple[Any, Any, Any]:
-    params = {"w": np.ones((2, 2)), "b": np.ones(2)}
-    return params, params, {"w": np.zeros((2, 2)), "b": np.zeros(2)}
+def _tiny_problem(name: str = "") -> tuple[Any, Any, Any]:
+    """Two leaves, "w" (2, 2) and "b" (2,); for Muon, which takes 2-D params only, "b" is (2, 2)."""
+    bias_shape = (2, 2) if name == "Muon" else (2,)
+    params = {"w": np.ones((2, 2)), "b": np.ones(bias_shape)}
+    return params, params, {"w": np.zeros((2, 2)), "b": np.zeros(bias_shape)}
+
+
+#: torch's messages where Adafactor and Muon word them differently from the other optimizers.
+UPSTREAM_MESSAGES: dict[str, dict[str, str]] = {
+    "Adafactor": {
+        "lr": "Learning rate should be >= 0",
+        "weight_decay": "weight_decay should be >= 0",
+    },
+    "Muon": {
+        "lr": "Learning rate should be >= 0",
+        "weight_decay": "weight decay should be >= 0",
+        "momentum": "momentum should be >= 0",
+    },
+}
 
 
 def optimizer_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
     """The bad input torch refuses, refused the same way (and the tree mismatches torch cannot
     have: its params are a flat list)."""
 
+    upstream_messages = UPSTREAM_MESSAGES.get(name, {})
+
     def rejected(description: str, match: str, upstream: str, **options: Any) -> ErrorInput:
         return ErrorInput(
-            Sample(_tiny_problem(), {"steps": 1, **options}, description),
+            Sample(_tiny_problem(name), {"steps": 1, **options}, description),
             ValueError,
             match,
             upstream_rejects=True,
@@ -451,14 +504,23 @@ def optimizer_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
         )
 
     def errors() -> Iterator[ErrorInput]:
-        yield rejected("lr < 0", r"lr must be >= 0.0, got -1.0", "Invalid learning rate", lr=-1.0)
+        yield rejected(
+            "lr < 0",
+            r"lr must be >= 0.0, got -1.0",
+            upstream_messages.get("lr", "Invalid learning rate"),
+            lr=-1.0,
+        )
         if name != "Rprop":
             yield rejected(
                 "weight_decay < 0",
                 r"weight_decay must be >= 0.0, got -0.1",
-                "Invalid weight_decay value",
+                upstream_messages.get("weight_decay", "Invalid weight_decay value"),
                 weight_decay=-0.1,
             )
+        if name == "Adafactor":
+            yield from _adafactor_errors(rejected)
+        if name == "Muon":
+            yield from _muon_errors(rejected)
         if name == "Rprop":
             yield rejected(
                 "etas out of order",
@@ -479,15 +541,15 @@ def optimizer_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
                 "Invalid beta parameter at index 1",
                 betas=(0.9, -0.1),
             )
-        if name not in ("SGD", "Rprop", "ASGD"):
+        if name not in ("SGD", "Rprop", "ASGD", "Adafactor", "Muon"):
             yield rejected(
                 "eps < 0", r"eps must be >= 0.0, got -1e-08", "Invalid epsilon", eps=-1e-8
             )
-        if name in ("SGD", "RMSprop"):
+        if name in ("SGD", "RMSprop", "Muon"):
             yield rejected(
                 "momentum < 0",
                 r"momentum must be >= 0.0, got -0.5",
-                "Invalid momentum value",
+                upstream_messages.get("momentum", "Invalid momentum value"),
                 momentum=-0.5,
             )
         if name == "SGD":
@@ -532,12 +594,80 @@ def optimizer_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
                 "Invalid initial_accumulator_value",
                 initial_accumulator_value=-1.0,
             )
-        tiny = _tiny_problem()
+        tiny = _tiny_problem(name)
         if name != "Rprop":  # Rprop has no weight decay, so no mask
             yield from _mask_errors(tiny)
-        yield from _grads_errors(tiny)
+        yield from _grads_errors(tiny, "(2, 2)" if name == "Muon" else "(2,)")
 
     return errors
+
+
+def _adafactor_errors(rejected: Callable[..., ErrorInput]) -> Iterator[ErrorInput]:
+    """Every hyperparameter torch.optim.Adafactor validates, and eps not being a pair."""
+    yield rejected(
+        "beta2_decay > 0",
+        r"beta2_decay must be <= 0.0, got 0.5",
+        "beta2_decay should be <= 0 but is: 0.5",
+        beta2_decay=0.5,
+    )
+    yield rejected(
+        "eps1 < 0",
+        r"eps\[0\] must be >= 0.0, got -1e-30",
+        "epsilon1 should be >= 0 but is: -1e-30",
+        eps=(-1e-30, 1e-3),
+    )
+    yield rejected(
+        "eps2 < 0",
+        r"eps\[1\] must be >= 0.0, got -0.001",
+        "epsilon2 should be >= 0 but is: -0.001",
+        eps=(None, -1e-3),
+    )
+    yield rejected(
+        "d < 1",
+        r"d must be >= 1.0, got 0.5",
+        "Clipping threshold d should be >= 1 but is: 0.5",
+        d=0.5,
+    )
+    yield ErrorInput(
+        Sample(_tiny_problem(), {"steps": 1, "eps": 1e-3}, "eps not a pair"),
+        TypeError,
+        r"eps must be a pair \(eps1 or None, eps2\), got 0.001",
+        upstream_rejects=True,
+        upstream_exception=TypeError,
+        upstream_match="not subscriptable",
+    )
+
+
+def _muon_errors(rejected: Callable[..., ErrorInput]) -> Iterator[ErrorInput]:
+    """torch.optim.Muon's refusals: at construction (lr, momentum, weight decay, adjust_lr_fn, params
+    that are not 2-D) and at its first step (ns_steps >= 100, not three coefficients), which we
+    refuse at construction / init."""
+    yield rejected(
+        "unknown adjust_lr_fn",
+        r"adjust_lr_fn must be one of None, 'original', 'match_rms_adamw', got 'rms'",
+        "Adjust learning rate function rms is not supported",
+        adjust_lr_fn="rms",
+    )
+    yield rejected(
+        "ns_steps = 100",
+        r"ns_steps must be in \[0, 100\), got 100",
+        "Number of steps must be less than 100",
+        ns_steps=100,
+    )
+    yield rejected(
+        "two ns_coefficients",
+        r"ns_coefficients must be a tuple of 3 floats \(a, b, c\), got \(3.4445, -4.775\)",
+        "Coefficients must be a tuple of exactly 3 values",
+        ns_coefficients=(3.4445, -4.775),
+    )
+    yield ErrorInput(
+        Sample(_tiny_problem(), {"steps": 1}, "a 1-D param"),
+        ValueError,
+        r"Muon only supports 2-D parameters, got params\['b'\] of shape \(2,\)",
+        upstream_rejects=True,
+        upstream_exception=ValueError,
+        upstream_match="Muon only supports 2D parameters",
+    )
 
 
 def _mask_errors(tiny: Any) -> Iterator[ErrorInput]:
@@ -559,7 +689,7 @@ def _mask_errors(tiny: Any) -> Iterator[ErrorInput]:
     )
 
 
-def _grads_errors(tiny: Any) -> Iterator[ErrorInput]:
+def _grads_errors(tiny: Any, b_shape: str = "(2,)") -> Iterator[ErrorInput]:
     """Grads that do not fit the state (structure, shape): refused, with the path named."""
     yield ErrorInput(
         Sample(tiny, {"steps": 1, "corrupt": "structure"}, "grads of another structure"),
@@ -569,7 +699,7 @@ def _grads_errors(tiny: Any) -> Iterator[ErrorInput]:
     yield ErrorInput(
         Sample(tiny, {"steps": 1, "corrupt": "shape"}, "grads of another shape"),
         ValueError,
-        r"grads\['b'\] must have shape \(2,\) as in .*, got \(7,\)",
+        r"grads\['b'\] must have shape " + re.escape(b_shape) + r" as in .*, got \(7,\)",
     )
 
 
@@ -581,7 +711,7 @@ def optimizer_case(name: str) -> Case:
         references=(Reference(f"torch.optim.{name}", torch_optim_reference(name)),),
         error_inputs=optimizer_errors(name),
         grad_argnums=(),
-        kind="optimizer",
+        kind="bfloat16" if name == "Muon" else "optimizer",  # Muon: see its docstring
         call=optimizer_call(name),
         compare=compare_trajectories,
         jit=False,  # the call runs a Python loop over a jitted update (checked not to recompile)

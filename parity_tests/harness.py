@@ -66,6 +66,13 @@ TOLERANCES: Mapping[str, Mapping[str, Tolerance]] = {
     # torch's (XLA fuses/reorders), compounded along the path. Worst measured vs torch.optim: float32
     # 4.1e-6 abs at |p| ~ 1.9 (NAdam defaults), 1.6e-6 abs at |p| ~ 0.3; float64 5.6e-13 relative.
     "optimizer": {"float32": Tolerance(1e-5, 2e-6), "float64": Tolerance(1e-10, 1e-12)},
+    # (optim.Muon) Trajectories through torch's bfloat16 Newton-Schulz, whatever the params' dtype:
+    # XLA and torch's CPU kernels sum the norm and matmuls in float32 in other orders, so now and
+    # then an element rounds to the other bfloat16 neighbour (2^-8 relative), moving that step by
+    # ~lr * 4e-3, and such flips accumulate over 250 steps. Worst measured vs torch.optim.Muon:
+    # float32 4.9e-5 absolute (lr 1e-3, momentum 0; torch's own end point moves up to 7.4e-5 when
+    # its float32 start moves by one ulp), float64 1.5e-5, at |p| <= 4: atol 5e-4, ~10x the worst.
+    "bfloat16": {"float32": Tolerance(1e-4, 5e-4), "float64": Tolerance(1e-4, 5e-4)},
     # Iterative Hessian solvers (cases_landscape.py): Lanczos / power iteration stop at a residual
     # or relative-change tolerance (the default 1e-4 in some rows), so eigenvalues carry ~tol^2/gap
     # and eigenvectors 1 - |cos| ~ (tol/gap)^2, against eigh of the explicit float64 Hessian. Worst

@@ -37,6 +37,8 @@ OPTIMIZERS = (
     "RAdam",
     "Rprop",
     "ASGD",
+    "Adafactor",
+    "Muon",
 )
 OPTIMIZER_CASES = [c for c in OPTIM_CASES if c.module == "optim" and c.name in OPTIMIZERS]
 
@@ -222,7 +224,7 @@ def test_weight_decay_mask_function_equals_optax_masked_decay() -> None:
 def test_jitted_update_with_a_schedule_compiles_once(name: str) -> None:
     schedule = jaxmath.lr_scheduler.CosineAnnealingLR(0.05, T_max=10)
     opt = getattr(jo, name)(lr=schedule)
-    params = {"w": jnp.ones((3, 2)), "b": jnp.zeros(2)}
+    params = {"w": jnp.ones((3, 2)), "b": jnp.zeros((2, 2) if name == "Muon" else 2)}
     state = opt.init(params)
     update = jax.jit(opt.update)
     for step in range(5):
@@ -239,7 +241,8 @@ def test_float32_params_keep_float32_state_and_updates(name: str) -> None:
     schedule = jaxmath.lr_scheduler.ExponentialLR(0.1, gamma=0.9)
     decay = {} if name == "Rprop" else {"weight_decay": 0.1}  # Rprop has no weight decay
     opt = getattr(jo, name)(lr=schedule, **decay)
-    params = {"w": jnp.ones((3, 2), jnp.float32), "b": jnp.zeros(2, jnp.float32)}
+    bias_shape = (2, 2) if name == "Muon" else (2,)  # Muon takes 2-D params only
+    params = {"w": jnp.ones((3, 2), jnp.float32), "b": jnp.zeros(bias_shape, jnp.float32)}
     state = opt.init(params)
     updates, state = jax.jit(opt.update)(jax.tree.map(jnp.ones_like, params), state, params)
     for leaf in jax.tree.leaves((updates, state)):
@@ -348,3 +351,112 @@ def test_readme_port_of_a_two_group_torch_optimizer() -> None:
             np.testing.assert_allclose(
                 np.asarray(ours[key]), theirs[key].detach().numpy(), rtol=1e-9, atol=1e-12
             )
+
+
+# ------------------------------------------------------------------------------------------------
+# Adafactor and Muon (issue 19)
+# ------------------------------------------------------------------------------------------------
+
+
+def test_adafactor_state_is_factored_over_the_last_two_axes() -> None:
+    params = {"k": jnp.ones((2, 3, 4)), "w": jnp.ones((3, 4)), "b": jnp.ones(4), "s": jnp.ones(())}
+    for package, tree in ((jo, params), (to, jax.tree.map(lambda x: torch.ones(x.shape), params))):
+        state = package.Adafactor().init(tree)
+        shapes = lambda t: {k: tuple(v.shape) for k, v in t.items()}  # noqa: E731
+        assert shapes(state.row_var) == {"k": (2, 3, 1), "w": (3, 1), "b": (0,), "s": (0,)}
+        assert shapes(state.col_var) == {"k": (2, 1, 4), "w": (1, 4), "b": (0,), "s": (0,)}
+        assert shapes(state.variance) == {"k": (0,), "w": (0,), "b": (4,), "s": ()}
+
+
+def _adafactor_steps(opt: Any, params: Any, grads: Any, steps: int) -> Any:
+    state = opt.init(params)
+    for _ in range(steps):
+        updates, state = opt.update(grads, state, params)
+        params = optax.apply_updates(params, updates)
+    return params
+
+
+def test_adafactor_and_optax_adafactor_coincide_only_where_documented() -> None:
+    """The docstring's mapping: with both axes >= 128 (optax factors) and lr <= 1/sqrt(t), optax's
+    steps are torch's up to its eps and float32 decay rate; a (4, 3) matrix, which optax does
+    not factor, takes another first step."""
+    rng = np.random.default_rng(0)
+    for shape, coincide in (((128, 130), True), ((4, 3), False)):
+        params = {"w": rng.normal(size=shape), "b": rng.normal(size=shape[1])}
+        grads = {"w": rng.normal(size=shape), "b": rng.normal(size=shape[1])}
+        ours = _adafactor_steps(jo.Adafactor(lr=1e-2), params, grads, 3)
+        theirs = _adafactor_steps(optax.adafactor(learning_rate=1e-2), params, grads, 3)
+        tensors = {key: torch.tensor(value) for key, value in params.items()}
+        reference = torch.optim.Adafactor(list(tensors.values()), lr=1e-2)
+        for _ in range(3):
+            for key, tensor in tensors.items():
+                tensor.grad = torch.tensor(grads[key])
+            reference.step()
+        for key in params:
+            np.testing.assert_allclose(ours[key], tensors[key].numpy(), rtol=1e-12, atol=1e-14)
+        close = np.allclose(theirs["w"], ours["w"], rtol=1e-6, atol=0)
+        assert close == coincide, f"{shape}: optax coincides: {close}"
+
+
+def test_newton_schulz_is_torch_s_bfloat16_iteration() -> None:
+    """The same matrix through jaxmath's and torch's Newton-Schulz: bfloat16 results, equal in all
+    but a few elements (one bfloat16 ulp: float32 sums in other orders), singular values pushed
+    into torch's ~[0.5, 1.5] band, tall matrices transposed and back."""
+    coefficients, flips = (3.4445, -4.775, 2.0315), 0
+    for shape in ((8, 5), (5, 8), (6, 6)):
+        matrix = np.random.default_rng(1).normal(size=shape).astype(np.float32)
+        ours = jo.newton_schulz(jnp.asarray(matrix), coefficients, 5, 1e-7)
+        theirs = torch.optim._muon._zeropower_via_newtonschulz(
+            torch.tensor(matrix), coefficients, 5, 1e-7
+        )
+        assert ours.dtype == jnp.bfloat16 and ours.shape == shape
+        ours32 = np.asarray(ours.astype(jnp.float32))
+        theirs32 = theirs.float().numpy()
+        np.testing.assert_allclose(ours32, theirs32, rtol=2**-7, atol=1e-3)
+        flips += int(np.sum(ours32 != theirs32))
+        twin = to.newton_schulz(torch.tensor(matrix), coefficients, 5, 1e-7)
+        assert torch.equal(twin, theirs)
+        singular_values = np.linalg.svd(ours32, compute_uv=False)
+        assert singular_values.min() > 0.5 and singular_values.max() < 1.5
+    assert flips <= 0.1 * (8 * 5 * 2 + 36), f"{flips} elements differ from torch's bfloat16 result"
+
+
+def test_torch_ref_muon_equals_torch_optim_muon_to_the_optimizer_tolerance() -> None:
+    """torch_ref runs torch's bfloat16 kernels, so it needs none of jaxmath's looser tolerance."""
+    case = next(c for c in OPTIM_CASES if c.name == "Muon")
+    for dtype in ("float32", "float64"):
+        tol = tolerance("optimizer", dtype)
+        for sample in list(case.sample_inputs(rng_for(case, dtype), dtype))[:3]:
+            (start, a, c), kwargs = to_framework(TORCH, sample)
+            ours = case.invoke(TORCH, start, a, c, **kwargs)["end"]
+            expected = case.references[0].function(start, a, c, **kwargs)["end"]
+            assert_close(ours, expected, tol.rtol, tol.atol)
+
+
+def test_muon_rows_are_not_chaotic_in_float32() -> None:
+    """One float32 ulp on the start moves torch.optim.Muon's end point by well under the "bfloat16"
+    tolerance (bfloat16 roundings flip, but the lrs keep their effect small)."""
+    case = next(c for c in OPTIM_CASES if c.name == "Muon")
+    tol = tolerance(case.kind, "float32")
+    reference = case.references[0].function
+    for sample in case.sample_inputs(rng_for(case, "float32"), "float32"):
+        (start, a, c), kwargs = to_framework(TORCH, sample)
+        moved = torch_ref.optim.tree_map(lambda x: x * (1 + 2**-23), start)
+        base = reference(start, a, c, **kwargs)["end"]
+        shifted = reference(moved, a, c, **kwargs)["end"]
+        for one, other in zip(leaves(base), leaves(shifted), strict=True):
+            assert float((one - other).abs().max()) < tol.atol / 3, sample.description
+
+
+@pytest.mark.parametrize("package", [jo, to], ids=["jaxmath", "torch_ref"])
+def test_muon_refuses_a_bias_at_init_and_runs_inside_multi_transform(package: Any) -> None:
+    array = jnp.asarray if package is jo else torch.tensor
+    params = {"W": array(np.ones((3, 2))), "b": array(np.ones(2))}
+    with pytest.raises(ValueError, match=r"Muon only supports 2-D parameters, got params\['b'\]"):
+        package.Muon().init(params)
+    if package is jo:  # the documented way: Muon for matrices, AdamW for the rest
+        opt = optax.multi_transform(
+            {"muon": jo.Muon(), "adamw": jo.AdamW()}, {"W": "muon", "b": "adamw"}
+        )
+        updates, _ = opt.update(params, opt.init(params), params)
+        assert updates["W"].shape == (3, 2) and updates["b"].shape == (2,)

@@ -14,6 +14,7 @@ schedule is called with the number of steps taken (a 0-d int64 tensor) and its v
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -27,6 +28,8 @@ __all__ = [
     "ASGDState",
     "Adadelta",
     "AdadeltaState",
+    "Adafactor",
+    "AdafactorState",
     "Adagrad",
     "AdagradState",
     "Adam",
@@ -34,6 +37,8 @@ __all__ = [
     "AdamW",
     "Adamax",
     "AdamaxState",
+    "Muon",
+    "MuonState",
     "NAdam",
     "NAdamState",
     "RAdam",
@@ -998,6 +1003,240 @@ def ASGD(  # noqa: N802
         new_mu = torch.tensor(1 / max(1, step - t0), dtype=torch.float32)
         return tree_unflatten(grads, updates), ASGDState(
             state.count + 1, new_eta, new_mu, tree_unflatten(grads, averages)
+        )
+
+    return GradientTransformation(init, update)
+
+
+# ------------------------------------------------------------------------------------------------
+# Adafactor, Muon (issue 19)
+# ------------------------------------------------------------------------------------------------
+
+
+def _torch_lerp(start: torch.Tensor, end: torch.Tensor, weight: float) -> torch.Tensor:
+    """``torch.lerp`` with a Python weight (its kernel: the weight in the tensors' dtype, two
+    branches)."""
+    return torch.lerp(start, end, weight)
+
+
+def check_adafactor_eps(eps: Any) -> tuple[float | None, float]:
+    if not isinstance(eps, Sequence) or isinstance(eps, str) or len(eps) != 2:
+        raise TypeError(f"eps must be a pair (eps1 or None, eps2), got {eps!r}")
+    if eps[0] is not None:
+        check_nonnegative("eps[0]", eps[0])
+    check_nonnegative("eps[1]", eps[1])
+    return (None if eps[0] is None else float(eps[0])), float(eps[1])
+
+
+class AdafactorState(NamedTuple):
+    count: torch.Tensor  # () int64: steps taken
+    row_var: Any  # (..., n, 1) per param with ndim >= 2; a (0,) placeholder otherwise
+    col_var: Any  # (..., 1, m) per param with ndim >= 2; a (0,) placeholder otherwise
+    variance: Any  # like the param for ndim <= 1; a (0,) placeholder otherwise
+
+
+def Adafactor(  # noqa: N802
+    lr: ScalarOrSchedule = 1e-2,
+    beta2_decay: float = -0.8,
+    eps: tuple[float | None, float] = (None, 1e-3),
+    d: float = 1.0,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+    weight_decay_mask: MaskOrFn = None,
+) -> GradientTransformation:
+    """torch.optim.Adafactor, functionally; see jaxmath.optim.Adafactor for the algorithm."""
+    check_lr(lr)
+    check_scalar_in_range("beta2_decay", beta2_decay, high=0.0)
+    eps1, eps2 = check_adafactor_eps(eps)
+    check_scalar_in_range("d", d, 1.0)
+    check_nonnegative("weight_decay", weight_decay)
+    check_bool("maximize", maximize)
+    check_mask(weight_decay_mask)
+    beta2_decay, d = float(beta2_decay), float(d)
+
+    def placeholder(p: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(0, dtype=p.dtype)
+
+    def init(params: Any) -> AdafactorState:
+        if weight_decay != 0:
+            resolve_mask(weight_decay_mask, params)
+
+        def row(p: torch.Tensor) -> torch.Tensor:
+            return p.new_zeros((*p.shape[:-1], 1)) if p.ndim >= 2 else placeholder(p)
+
+        def col(p: torch.Tensor) -> torch.Tensor:
+            return p.new_zeros((*p.shape[:-2], 1, p.shape[-1])) if p.ndim >= 2 else placeholder(p)
+
+        def full(p: torch.Tensor) -> torch.Tensor:
+            return torch.zeros_like(p) if p.ndim < 2 else placeholder(p)
+
+        return AdafactorState(
+            _count(), tree_map(row, params), tree_map(col, params), tree_map(full, params)
+        )
+
+    def update(grads: Any, state: AdafactorState, params: Any = None) -> tuple[Any, AdafactorState]:
+        grad_leaves, param_leaves = _prepare(grads, None, params, True, "Adafactor")
+        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        lr_t = learning_rate(lr, state.count)
+        step = int(state.count) + 1
+        weight = float(step) ** beta2_decay
+        rho = min(lr_t, 1 / (float(step) ** 0.5))
+        epsilon1 = eps1
+        if epsilon1 is None and grad_leaves:
+            epsilon1 = torch.finfo(grad_leaves[0].dtype).eps
+        columns: list[list[Any]] = [[], [], [], []]
+        for index, (g, p, r, c, v) in enumerate(
+            zip(
+                grad_leaves,
+                param_leaves,
+                tree_leaves(state.row_var),
+                tree_leaves(state.col_var),
+                tree_leaves(state.variance),
+                strict=True,
+            )
+        ):
+            g = -g if maximize else g
+            size = max(p.numel(), 1) ** 0.5
+            alpha = max(eps2, p.norm(2).item() / size) * rho
+            if g.dim() >= 2:
+                row_mean = torch.linalg.vector_norm(g, dim=-1, keepdim=True).square() / g.shape[-1]
+                col_mean = torch.linalg.vector_norm(g, dim=-2, keepdim=True).square() / g.shape[-2]
+                r = _torch_lerp(r, row_mean, weight)
+                c = _torch_lerp(c, col_mean, weight)
+                estimate = (r @ c) / r.mean(dim=-2, keepdim=True).clamp(min=epsilon1)
+            else:
+                v = _torch_lerp(v, g * g, weight)
+                estimate = v
+            u = estimate.clamp(min=epsilon1 * epsilon1).rsqrt() * g
+            denom = max(1.0, u.norm(2).item() / (size * d))
+            u = (-alpha / denom) * u
+            if weight_decay != 0 and decays[index]:
+                u = (p * (1 - lr_t * weight_decay) - p) + u
+            for column, value in zip(columns, (u, r, c, v), strict=True):
+                column.append(value)
+        updates, row_var, col_var, variance = columns
+        return tree_unflatten(grads, updates), AdafactorState(
+            state.count + 1,
+            tree_unflatten(grads, row_var),
+            tree_unflatten(grads, col_var),
+            tree_unflatten(grads, variance),
+        )
+
+    return GradientTransformation(init, update)
+
+
+ADJUST_LR_FNS = (None, "original", "match_rms_adamw")
+
+
+def check_muon_options(
+    ns_coefficients: Any, eps: Any, ns_steps: Any, adjust_lr_fn: Any
+) -> tuple[float, float, float]:
+    if (
+        not isinstance(ns_coefficients, Sequence)
+        or isinstance(ns_coefficients, str)
+        or len(ns_coefficients) != 3
+    ):
+        raise ValueError(
+            f"ns_coefficients must be a tuple of 3 floats (a, b, c), got {ns_coefficients!r}"
+        )
+    for index, value in enumerate(ns_coefficients):
+        check_scalar_in_range(f"ns_coefficients[{index}]", value)
+    check_scalar_in_range("eps", eps)
+    if isinstance(ns_steps, bool) or not isinstance(ns_steps, int):
+        raise TypeError(f"ns_steps must be an int, got {ns_steps!r}")
+    if not 0 <= ns_steps < 100:
+        raise ValueError(f"ns_steps must be in [0, 100), got {ns_steps!r}")
+    if adjust_lr_fn not in ADJUST_LR_FNS:
+        raise ValueError(
+            f"adjust_lr_fn must be one of None, 'original', 'match_rms_adamw', got {adjust_lr_fn!r}"
+        )
+    a, b, c = (float(value) for value in ns_coefficients)
+    return a, b, c
+
+
+def muon_lr_ratio(adjust_lr_fn: str | None, shape: Sequence[int]) -> float:
+    rows, cols = shape[:2]
+    if adjust_lr_fn is None or adjust_lr_fn == "original":
+        return math.sqrt(max(1, rows / cols))
+    return 0.2 * math.sqrt(max(rows, cols))
+
+
+def check_muon_params(tree: Any) -> None:
+    for path, leaf in tree_flatten_with_path(tree):
+        if leaf.dim() != 2:
+            raise ValueError(
+                f"Muon only supports 2-D parameters, got params{path} of "
+                f"shape {tuple(leaf.shape)} (optimize biases and embeddings with another "
+                f"optimizer, e.g. through optax.multi_transform)"
+            )
+
+
+def newton_schulz(
+    update: torch.Tensor, coefficients: tuple[float, float, float], steps: int, eps: float
+) -> torch.Tensor:
+    """torch's ``_zeropower_via_newtonschulz``, without in-place ops: bfloat16 throughout."""
+    a, b, c = coefficients
+    x = update.bfloat16()
+    tall = update.shape[0] > update.shape[1]
+    if tall:
+        x = x.T
+    x = x / x.norm().clamp(min=eps)
+    for _ in range(steps):
+        gram = x @ x.T
+        gram_update = torch.addmm(gram, gram, gram, beta=b, alpha=c)
+        x = torch.addmm(x, gram_update, x, beta=a)
+    return x.T if tall else x
+
+
+class MuonState(NamedTuple):
+    count: torch.Tensor  # () int64: steps taken
+    momentum_buffer: Any  # params-shaped (2-D leaves)
+
+
+def Muon(  # noqa: N802
+    lr: ScalarOrSchedule = 1e-3,
+    weight_decay: float = 0.1,
+    momentum: float = 0.95,
+    nesterov: bool = True,
+    ns_coefficients: tuple[float, float, float] = (3.4445, -4.775, 2.0315),
+    eps: float = 1e-7,
+    ns_steps: int = 5,
+    adjust_lr_fn: str | None = None,
+    weight_decay_mask: MaskOrFn = None,
+) -> GradientTransformation:
+    """torch.optim.Muon, functionally; see jaxmath.optim.Muon for the algorithm."""
+    check_lr(lr)
+    check_nonnegative("momentum", momentum)
+    check_nonnegative("weight_decay", weight_decay)
+    check_bool("nesterov", nesterov)
+    coefficients = check_muon_options(ns_coefficients, eps, ns_steps, adjust_lr_fn)
+    check_mask(weight_decay_mask)
+    momentum, eps = float(momentum), float(eps)
+
+    def init(params: Any) -> MuonState:
+        check_muon_params(params)
+        if weight_decay != 0:
+            resolve_mask(weight_decay_mask, params)
+        return MuonState(_count(), _zeros_like_tree(params))
+
+    def update(grads: Any, state: MuonState, params: Any = None) -> tuple[Any, MuonState]:
+        grad_leaves, param_leaves = _prepare(grads, state.momentum_buffer, params, True, "Muon")
+        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        lr_t = learning_rate(lr, state.count)
+        updates, buffers = [], []
+        for index, (g, p, buf) in enumerate(
+            zip(grad_leaves, param_leaves, tree_leaves(state.momentum_buffer), strict=True)
+        ):
+            buf = _torch_lerp(buf, g, 1 - momentum)
+            direction = _torch_lerp(g, buf, momentum) if nesterov else buf
+            orthogonal = newton_schulz(direction, coefficients, ns_steps, eps).to(p.dtype)
+            u = (-lr_t * muon_lr_ratio(adjust_lr_fn, p.shape)) * orthogonal
+            if weight_decay != 0 and decays[index]:
+                u = (p * (1 - lr_t * weight_decay) - p) + u
+            updates.append(u)
+            buffers.append(buf)
+        return tree_unflatten(grads, updates), MuonState(
+            state.count + 1, tree_unflatten(grads, buffers)
         )
 
     return GradientTransformation(init, update)
