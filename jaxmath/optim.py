@@ -32,7 +32,8 @@ params, or a function of params returning one, as optax's ``mask``); groups that
 hyperparameters (another lr for a head) become ``optax.multi_transform`` over per-group optimizers.
 
 Optimizers: SGD, Adam, AdamW, RMSprop, Adagrad (issue 15), Adadelta, Adamax, NAdam, RAdam, Rprop,
-ASGD, Adafactor, Muon (issue 19); LBFGS is not written yet.
+ASGD, Adafactor, Muon, LBFGS (issue 19; LBFGS lives in ``jaxmath._lbfgs`` and takes the
+loss function: ``opt.minimize(loss_fn, params, state)``, see its docstring).
 
 Validation. Hyperparameters are checked when the optimizer is built (``ValueError`` naming the
 argument and the value, as torch.optim); tree structures and shapes of ``grads``, ``params`` and
@@ -51,10 +52,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxmath._lbfgs import LBFGS, LBFGSState
 from jaxmath._validation import check_scalar_in_range
 
 __all__ = [
     "ASGD",
+    "LBFGS",
     "SGD",
     "ASGDState",
     "Adadelta",
@@ -68,6 +71,7 @@ __all__ = [
     "AdamW",
     "Adamax",
     "AdamaxState",
+    "LBFGSState",
     "Muon",
     "MuonState",
     "NAdam",

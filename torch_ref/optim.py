@@ -20,10 +20,12 @@ from typing import Any, NamedTuple
 
 import torch
 
+from torch_ref._lbfgs import LBFGS, LBFGSState
 from torch_ref._validation import check_scalar_in_range
 
 __all__ = [
     "ASGD",
+    "LBFGS",
     "SGD",
     "ASGDState",
     "Adadelta",
@@ -37,6 +39,7 @@ __all__ = [
     "AdamW",
     "Adamax",
     "AdamaxState",
+    "LBFGSState",
     "Muon",
     "MuonState",
     "NAdam",
