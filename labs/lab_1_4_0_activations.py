@@ -1,21 +1,31 @@
-"""Lab 1.4.0 (the foundation's warm-up): activations, losses and numerical stability.
+# %% [markdown]
+# # Lab 1.4.0: Activations, losses and numerical stability
+#
+# The foundation's warm-up, in four steps, each a figure and a few numbers:
+#
+# 1. activations and their derivatives (`jax.vmap(jax.grad(f))`), checked against the closed forms
+#    and against central differences in float64 (`jaxmath.gradcheck`);
+# 2. softmax temperature: the probabilities of one logit vector at several temperatures;
+# 3. log-sum-exp at logits of $10^4$ in float32: the naive $\log\sum e^{x}$ overflows to inf (and
+#    underflows to $-\infty$ at $-10^4$), `jaxmath.logsumexp` stays within float32's spacing;
+# 4. losses: MSE vs Huber as functions of the error, and binary cross-entropy on probabilities vs on
+#    logits, where float32 rounding of $\sigma(z)$ to 1 sends the former to its clamp of 100.
 
-Four steps, each a figure and a few metrics:
+# %%
+import pathlib
+import sys
 
-1. activations and their derivatives (``jax.vmap(jax.grad(f))``), checked against the closed forms
-   and against central differences in float64 (``jaxmath.gradcheck``);
-2. softmax temperature: the probabilities of one logit vector at several temperatures;
-3. log-sum-exp at logits of 1e4 in float32: the naive ``log(sum(exp(x)))`` overflows to inf (and
-   underflows to -inf at -1e4), ``jaxmath.logsumexp`` stays within float32's spacing of the
-   float64 value;
-4. losses: MSE vs Huber as functions of the error, and binary cross-entropy on probabilities vs on
-   logits, where float32 rounding of ``sigmoid(z)`` to 1 sends the former to its clamp of 100.
+if __name__ == "__main__":  # a script or a notebook: make the repository importable
+    _here = (
+        pathlib.Path(globals().get("__file__", pathlib.Path.cwd() / "notebook")).resolve().parent
+    )
+    _root = next(
+        (p for p in (_here, *_here.parents) if (p / "labs" / "__init__.py").is_file()), None
+    )
+    if _root is not None and str(_root) not in sys.path:
+        sys.path.insert(0, str(_root))
 
-``--quick`` only draws fewer points; the lab takes a few seconds either way.
-"""
-
-from __future__ import annotations
-
+# %%
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -25,9 +35,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmath import activations, gradcheck, losses, visualization
-from labs import LabContext, register_lab
+from labs import LabContext, exercises, register_lab
+from labs.notebooks import lab_context
 
 Activation = Callable[[jax.Array], jax.Array]
+
 
 ACTIVATIONS: dict[str, Activation] = {
     "sigmoid": activations.sigmoid,
@@ -50,6 +62,45 @@ REGRESSION_LOSSES = ("MSE", "Huber (delta = 1)", "Huber (delta = 0.5)")
 BINARY_LOSSES = ("with logits, target 1", "with logits, target 0", "on sigmoid(z), target 0")
 
 
+# %% [markdown]
+# ## Exercise: a numerically stable softmax
+#
+# $\mathrm{softmax}(z)_i = e^{z_i} / \sum_j e^{z_j}$ turns logits into probabilities. Written
+# literally it breaks in float32 as soon as a logit exceeds $\log(3.4 \cdot 10^{38}) \approx 88.7$:
+# $e^{z}$ overflows to inf and inf/inf is nan. The cure is free because softmax only depends on
+# differences of logits: $\mathrm{softmax}(z) = \mathrm{softmax}(z - c)$ for any constant $c$. With
+# $c = \max_j z_j$ every exponent is $\le 0$, so nothing overflows and the largest term is exactly 1
+# (so the sum cannot underflow to 0 either). Normalise over the **last** axis: each row of a batch
+# of logits is its own distribution.
+
+
+# %% tags=["exercise"]
+def softmax(logits: jax.Array) -> jax.Array:
+    """Probabilities over the last axis of ``logits`` (any shape, each row summing to 1), computed
+    without overflow for large logits: exp(z - max z) / sum(exp(z - max z))."""
+    shifted = logits - jnp.max(logits, axis=-1, keepdims=True)
+    exponentials = jnp.exp(shifted)
+    return exponentials / jnp.sum(exponentials, axis=-1, keepdims=True)
+
+
+# %% tags=["check"]
+if __name__ == "__main__":
+    print(exercises.check_softmax(softmax))
+
+# %% [markdown]
+# ## Step 1: activations and their derivatives
+#
+# `jax.grad(f)` differentiates a scalar function; `jax.vmap` maps it over the points of a grid, and
+# `jax.jit` compiles all eight activations and their derivatives into one program. Closed forms to
+# compare with: $\sigma'(x) = \sigma(x)(1 - \sigma(x))$, $\tanh'(x) = 1 - \tanh^2 x$. GELU is
+# $x\,\Phi(x)$ (exact, with the erf) or its tanh approximation.
+#
+# **In the figures**: the curves, then their slopes. Note the sigmoid's slope peaks at $1/4$, ReLU's
+# jumps from 0 to 1 at the kink, and the smooth activations (GELU, SiLU, softplus) dip or bend near 0.
+# The smooth ones are then checked against central differences in float64.
+
+
+# %%
 def _numpy_in_order(arrays: Mapping[str, Any], names: Iterable[str]) -> dict[str, np.ndarray]:
     """``arrays`` as NumPy, keys in the order of ``names`` (a jitted function sorts dict keys)."""
     return {name: np.asarray(arrays[name]) for name in names}
@@ -157,15 +208,32 @@ def _gradient_check(ctx: LabContext) -> dict[str, float | bool]:
     return metrics
 
 
+# %%
+if __name__ == "__main__":
+    ctx = lab_context("1.4.0")
+    metrics = activation_curves(ctx)
+
+# %% [markdown]
+# ## Step 2: softmax temperature
+#
+# Dividing the logits by a temperature $T$ before the softmax sharpens the distribution ($T < 1$:
+# towards the argmax) or flattens it ($T > 1$: towards uniform); the entropy
+# $H = -\sum_i p_i \log p_i$ measures where it sits between 0 and $\log C$. Adding a constant to
+# every logit changes nothing, which is why subtracting the max (the exercise) is free.
+#
+# **In the figure**: the four probabilities of one logit vector, one bar group per temperature.
+
+
+# %%
 def softmax_temperature(ctx: LabContext) -> dict[str, float]:
     """Step 2: softmax(z / T) for several T, and softmax's invariance to shifting z."""
     ctx.log(
         "Step 2: softmax(z / T): low T sharpens towards the argmax, high T flattens to uniform."
     )
     logits = np.array([2.0, 1.0, 0.1, -1.0], np.float32)
-    softmax = jax.jit(activations.softmax)
+    stable_softmax = jax.jit(activations.softmax)
     temperatures = (0.25, 0.5, 1.0, 2.0, 5.0)
-    probabilities = {t: np.asarray(softmax(logits / np.float32(t))) for t in temperatures}
+    probabilities = {t: np.asarray(stable_softmax(logits / np.float32(t))) for t in temperatures}
     entropies = {t: float(-np.sum(p * np.log(p))) for t, p in probabilities.items()}
     for t, p in probabilities.items():
         ctx.log(
@@ -173,7 +241,7 @@ def softmax_temperature(ctx: LabContext) -> dict[str, float]:
             f"(uniform: log 4 = {math.log(4):.3f})"
         )
     shift_gap = float(
-        np.max(np.abs(np.asarray(softmax(logits + np.float32(1000.0))) - probabilities[1.0]))
+        np.max(np.abs(np.asarray(stable_softmax(logits + np.float32(1000.0))) - probabilities[1.0]))
     )
     ctx.log(
         f"softmax(z + 1000) - softmax(z): max {shift_gap:.1e}. Only differences of logits matter, "
@@ -193,6 +261,23 @@ def softmax_temperature(ctx: LabContext) -> dict[str, float]:
     }
 
 
+# %%
+if __name__ == "__main__":
+    metrics.update(softmax_temperature(ctx))
+
+# %% [markdown]
+# ## Step 3: log-sum-exp in float32
+#
+# $\mathrm{lse}(x) = \log \sum_i e^{x_i}$ appears in every log-softmax and cross-entropy. The same
+# shift as in the exercise makes it safe: $\mathrm{lse}(x) = m + \log\sum_i e^{x_i - m}$ with
+# $m = \max_i x_i$. We evaluate it on $[z, z - 1, z - 2]$ for $z$ up to $10^4$.
+#
+# **In the figure**: $\mathrm{lse} - z$ (exactly $\log(1 + e^{-1} + e^{-2}) \approx 0.408$): the
+# stable version stays on that line at every $z$, while the naive one disappears (inf) past
+# $z \approx 88$; the small steps of the stable curve are float32's spacing at large $z$.
+
+
+# %%
 def _naive_logsumexp(x: jax.Array) -> jax.Array:
     return jnp.log(jnp.sum(jnp.exp(x), axis=-1))
 
@@ -292,6 +377,27 @@ def _binary_losses(logits: jax.Array) -> dict[str, jax.Array]:
     }
 
 
+# %%
+if __name__ == "__main__":
+    metrics.update(logsumexp_stability(ctx))
+
+# %% [markdown]
+# ## Step 4: losses
+#
+# **Regression**: MSE $= e^2$ grows quadratically, so one outlier dominates the gradient ($2e$);
+# Huber is quadratic within $\delta$ and linear beyond, so its gradient is bounded by $\delta$.
+#
+# **Classification**: binary cross-entropy on a probability $p = \sigma(z)$,
+# $-[y \log p + (1 - y)\log(1 - p)]$, breaks in float32 once $\sigma(z)$ rounds to exactly 1
+# (from $z \approx 17$): $\log(1 - p) = \log 0$, which torch clamps at $-100$. On logits it is
+# $\mathrm{softplus}(z) - yz$ with $\mathrm{softplus}(z) = \max(z, 0) + \log(1 + e^{-|z|})$:
+# exact at any $z$.
+#
+# **In the figures**: the regression losses against the error; the BCE curves against the logit, with
+# the probability-based one (dashed) hitting the flat ceiling of 100 where it loses its gradient.
+
+
+# %%
 def loss_curves(ctx: LabContext) -> dict[str, float]:
     """Step 4: regression losses (MSE, Huber) and binary cross-entropy on probabilities vs logits."""
     ctx.log("Step 4: losses as functions of the error and of the logit.")
@@ -355,6 +461,23 @@ def loss_curves(ctx: LabContext) -> dict[str, float]:
     }
 
 
+# %%
+if __name__ == "__main__":
+    metrics.update(loss_curves(ctx))
+    ctx.record(metrics)
+
+# %% [markdown]
+# ## What to take away
+#
+# - `jax.vmap(jax.grad(f))` gives derivatives on a grid; check them against closed forms and finite
+#   differences.
+# - Shift by the max before exponentiating (softmax, log-sum-exp), and compute losses from logits,
+#   not from probabilities: float32 has no room for $e^{100}$ or for $1 - 10^{-8}$.
+#
+# The cell below registers the lab with the runner (`python -m labs run 1.4.0`).
+
+
+# %%
 @register_lab(
     "1.4.0",
     "Activations, losses and numerical stability",
