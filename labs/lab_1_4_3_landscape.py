@@ -1,7 +1,34 @@
-"""Lab 1.4.3: loss landscapes and the Hessian (Li et al. 2018; Ghorbani et al. 2019; PyHessian)."""
+# %% [markdown]
+# # Lab 1.4.3: Loss landscapes and the Hessian
+#
+# A network's loss is a function of millions of parameters; we can only ever look at it along one or
+# two directions. This lab trains a small MLP with SGD and Adam, then looks at the loss
+#
+# 1. along the straight line from the initialisation to the solution (Goodfellow et al. 2015);
+# 2. on a random plane through the solution, with **filter-normalized** directions (Li et al. 2018);
+# 3. on the plane that the optimizers' trajectories span (PCA of the path, Li et al. section 7);
+# 4. through its curvature: the Hessian's top eigenvalues, trace and eigenvalue density
+#    (Ghorbani et al. 2019; PyHessian), for a small-batch and a large-batch solution.
+#
+# The model: a 2-32-32-2 tanh MLP on two half-moons (tanh is smooth, so the Hessian exists
+# everywhere).
 
-from __future__ import annotations
+# %%
+import pathlib
+import sys
 
+if __name__ == "__main__":  # a script or a notebook: make the repository importable
+    _here = (
+        pathlib.Path(globals().get("__file__", pathlib.Path.cwd() / "notebook")).resolve().parent
+    )
+    _root = next(
+        (p for p in (_here, *_here.parents) if (p / "labs" / "__init__.py").is_file()), None
+    )
+    if _root is not None and str(_root) not in sys.path:
+        sys.path.insert(0, str(_root))
+
+# %%
+import functools
 from typing import Any
 
 import jax
@@ -10,12 +37,60 @@ import numpy as np
 from sklearn.datasets import make_moons
 
 from jaxmath import backprop, landscape, losses, optim, visualization
-from labs import LabContext, register_lab
+from labs import LabContext, exercises, register_lab
+from labs.notebooks import lab_context
 
 LAYER_SIZES = (2, 32, 32, 2)
 ACTIVATION = "tanh"  # smooth, so the Hessian exists everywhere
 
+# %% [markdown]
+# ## Exercise: filter normalization
+#
+# Why normalize at all? A ReLU or batch-normalized network computes the same function when a
+# filter's weights are multiplied by $c > 0$ and the next layer's divided by $c$, but the loss looks
+# $c$ times flatter along that filter. A random direction $d$ of unit scale would then mean a big
+# step for small-weight filters and a tiny one for large-weight filters, and pictures of two networks
+# could not be compared. Li et al. rescale **each filter** of the direction to the norm of the
+# corresponding filter of the parameters:
+#
+# $$d_j \leftarrow \frac{d_j}{\lVert d_j \rVert}\,\lVert \theta_j \rVert .$$
+#
+# A filter is one output unit's weights: for a dense weight in JAX's layout $W$ of shape
+# (in, out), filter $j$ is the column $W_{:, j}$; for a convolution kernel (kh, kw, in, out), the slice
+# at index $j$ of the last axis. (Normalizing the whole layer with one norm is "layer normalization",
+# a different, coarser choice.) Biases are left out of the direction (zeroed) by the library.
 
+
+# %% tags=["exercise"]
+def filter_normalize(direction: jax.Array, param: jax.Array) -> jax.Array:
+    """Rescale each filter of ``direction`` to the norm of the same filter of ``param``.
+
+    Both arrays have the same shape, with >= 2 dimensions and the output axis LAST (a dense
+    weight (in, out) or a conv kernel (kh, kw, in, out)); filter j is the slice [..., j]. Norms are
+    taken over all the other axes: d_j * ||param_j|| / (||d_j|| + 1e-10).
+    """
+    axes = tuple(range(direction.ndim - 1))
+    param_norms = jnp.sqrt(jnp.sum(param * param, axis=axes, keepdims=True))
+    direction_norms = jnp.sqrt(jnp.sum(direction * direction, axis=axes, keepdims=True))
+    return direction * param_norms / (direction_norms + 1e-10)
+
+
+# %% tags=["check"]
+if __name__ == "__main__":
+    print(exercises.check_filter_normalize(filter_normalize))
+
+# %% [markdown]
+# ## Step 1: train with SGD and Adam from one initialisation
+#
+# Mini-batches of 32, reshuffled every epoch; SGD with momentum 0.9 (lr 0.1) and Adam (lr 0.01) start
+# from the same Xavier initialisation. Each epoch is one compiled `lax.scan` over its batches, and
+# the parameters after every epoch are kept: they are the trajectories of step 3.
+#
+# **In the figure**: the full-data loss per epoch (log scale). Both reach a low loss; they take
+# different paths there, which the PCA plane will show.
+
+
+# %%
 def data(ctx: LabContext) -> tuple[jax.Array, jax.Array]:
     points, labels = make_moons(
         n_samples=256 if ctx.quick else 512, noise=0.2, random_state=ctx.seed
@@ -41,6 +116,33 @@ def accuracy(params: list, x: jax.Array, y: jax.Array) -> float:
     return float(jnp.mean(jnp.argmax(logits, axis=1) == y))
 
 
+#: Epochs per compiled call (the progress bar advances once per call): 10 for mini-batches, 100
+#: when an epoch is a single full-data step.
+EPOCHS_PER_CALL = {"mini-batch": 10, "full batch": 100}
+
+
+@functools.partial(jax.jit, static_argnames=("optimizer",))
+def _train_epochs(
+    optimizer: Any, params: list, state: Any, x: jax.Array, y: jax.Array, orders: jax.Array
+) -> tuple[list, Any, list, jax.Array]:
+    """One epoch per row of ``orders`` (epochs, batches, batch_size): a step per batch. Returns
+    the parameters and state after the last epoch, the parameters after each epoch (stacked) and
+    the full-data loss after each epoch."""
+
+    def step(carry: tuple, chosen: jax.Array) -> tuple:
+        params, state = carry
+        grads = jax.grad(batch_loss)(params, (x[chosen], y[chosen]))
+        updates, state = optimizer.update(grads, state, params)
+        return (optim.apply_updates(params, updates), state), None
+
+    def epoch(carry: tuple, order: jax.Array) -> tuple:
+        carry, _ = jax.lax.scan(step, carry, order)
+        return carry, (carry[0], batch_loss(carry[0], (x, y)))
+
+    (params, state), (per_epoch, full_losses) = jax.lax.scan(epoch, (params, state), orders)
+    return params, state, per_epoch, full_losses
+
+
 def train(
     ctx: LabContext,
     optimizer: Any,
@@ -53,27 +155,23 @@ def train(
 ) -> tuple[list, list[list], list[float]]:
     """Mini-batch training (reshuffled each epoch); returns the solution, ``snapshots`` + 1 points of
     the trajectory (init included) and the full-data loss per epoch."""
-
-    @jax.jit
-    def step(params: list, state: Any, batch: tuple) -> tuple[list, Any]:
-        grads = jax.grad(batch_loss)(params, batch)
-        updates, state = optimizer.update(grads, state, params)
-        return optim.apply_updates(params, updates), state
-
-    full_loss = jax.jit(make_loss(x, y))
-    params, state = init, optimizer.init(init)
-    trajectory, curve = [init], []
-    save_every = max(1, epochs // snapshots)
     rng = np.random.default_rng(ctx.seed)
     batches = x.shape[0] // batch_size
-    for epoch in range(epochs):
-        order = rng.permutation(x.shape[0])
-        for index in range(batches):
-            chosen = order[index * batch_size : (index + 1) * batch_size]
-            params, state = step(params, state, (x[chosen], y[chosen]))
-        curve.append(float(full_loss(params)))
-        if (epoch + 1) % save_every == 0:
-            trajectory.append(params)
+    orders = np.stack(
+        [rng.permutation(x.shape[0])[: batches * batch_size] for _ in range(epochs)]
+    ).reshape(epochs, batches, batch_size)
+    params, state = init, optimizer.init(init)
+    per_epoch, curve = [], []
+    per_call = EPOCHS_PER_CALL["full batch" if batches == 1 else "mini-batch"]
+    for start in ctx.progress(range(0, epochs, per_call), f"training (batch {batch_size})"):
+        chunk = jnp.asarray(orders[start : start + per_call])
+        params, state, stacked, full_losses = _train_epochs(optimizer, params, state, x, y, chunk)
+        curve.extend(np.asarray(full_losses).tolist())
+        per_epoch.append(stacked)
+    stacked = jax.tree.map(lambda *parts: jnp.concatenate(parts), *per_epoch)
+    save_every = max(1, epochs // snapshots)
+    saved = [epoch for epoch in range(epochs) if (epoch + 1) % save_every == 0]
+    trajectory = [init, *(jax.tree.map(lambda leaf, e=e: leaf[e], stacked) for e in saved)]
     return params, trajectory, curve
 
 
@@ -103,6 +201,30 @@ def training(ctx: LabContext, x: jax.Array, y: jax.Array) -> dict[str, Any]:
     return runs
 
 
+# %%
+if __name__ == "__main__":
+    ctx = lab_context("1.4.3")
+    x, y = data(ctx)
+    loss = make_loss(x, y)
+    runs = training(ctx, x, y)
+    metrics: dict[str, Any] = {
+        "sgd_final_loss": runs["SGD"]["curve"][-1],
+        "adam_final_loss": runs["Adam"]["curve"][-1],
+    }
+
+# %% [markdown]
+# ## Step 2: the straight line from initialisation to solution
+#
+# $L\big((1 - a)\,\theta_0 + a\,\theta^*\big)$ for $a \in [-0.25, 1.25]$: $a = 0$ is the
+# initialisation, $a = 1$ the solution. Goodfellow et al. observed that for many networks this
+# curve falls monotonically: no barrier separates the start from the end, even though the optimizer
+# took a winding path.
+#
+# **In the figure**: look for bumps between 0 and 1 (the printout counts the uphill steps), and for
+# the loss rising again beyond $a = 1$ (the solution is a minimum along this line).
+
+
+# %%
 def interpolation(ctx: LabContext, runs: dict, loss: Any) -> dict[str, float]:
     ctx.log(
         "Step 2: the straight line from the initialisation to each solution (Goodfellow et al.):"
@@ -128,6 +250,23 @@ def interpolation(ctx: LabContext, runs: dict, loss: Any) -> dict[str, float]:
     return metrics
 
 
+# %%
+if __name__ == "__main__":
+    metrics.update(interpolation(ctx, runs, loss))
+
+# %% [markdown]
+# ## Step 3: a filter-normalized random plane
+#
+# $L(\theta^* + \alpha\,d_1 + \beta\,d_2)$ on a grid of $(\alpha, \beta) \in [-1, 1]^2$, with $d_1,
+# d_2$ Gaussian directions filter-normalized as in the exercise (`landscape.random_direction` does
+# exactly that, biases zeroed). In high dimension two random directions are nearly orthogonal, so
+# the plane is a fair random slice. The whole grid is one vmapped, compiled evaluation.
+#
+# **In the figure**: contours of the loss (log colour scale) with the solution at the centre. A wide
+# basin means the loss is insensitive to perturbations of the size of the weights themselves.
+
+
+# %%
 def surface(ctx: LabContext, runs: dict, loss: Any) -> dict[str, float]:
     resolution = ctx.resolution or (15 if ctx.quick else 31)
     ctx.log(
@@ -155,12 +294,29 @@ def surface(ctx: LabContext, runs: dict, loss: Any) -> dict[str, float]:
     }
 
 
+# %%
+if __name__ == "__main__":
+    metrics.update(surface(ctx, runs, loss))
+
+# %% [markdown]
+# ## Step 4: the plane of the trajectories
+#
+# Random planes miss the optimizer's path: a trajectory lives in a very low-dimensional subspace.
+# Stack the snapshots $\theta_t - \theta^*$ of both runs as rows and take their top two principal
+# directions (an SVD): the plane that holds most of the path's variance. Projecting the snapshots
+# onto it draws the paths over the loss contours.
+#
+# **In the figure**: the axis labels give each component's share of the variance (often most of it
+# in PC1); follow each path from its start to the centre region and compare how SGD with momentum
+# and Adam approach the solution.
+
+
+# %%
 def pca_plane(ctx: LabContext, runs: dict, loss: Any) -> dict[str, float]:
     ctx.log("Step 4: the plane the trajectories span (PCA of theta_t - theta_final, Li et al. 7):")
     adam, sgd = runs["Adam"]["trajectory"], runs["SGD"]["trajectory"]
-    result = landscape.pca_directions(
-        [*adam, *sgd]
-    )  # the last point, SGD's solution, is the origin
+    # the last point, SGD's solution, is the origin
+    result = landscape.pca_directions([*adam, *sgd])
     projected = np.asarray(result.projected)
     paths = {"Adam": projected[: len(adam)], "SGD": projected[len(adam) :]}
     ratios = np.asarray(result.explained_variance_ratio)
@@ -191,12 +347,41 @@ def pca_plane(ctx: LabContext, runs: dict, loss: Any) -> dict[str, float]:
     }
 
 
+# %%
+if __name__ == "__main__":
+    metrics.update(pca_plane(ctx, runs, loss))
+
+# %% [markdown]
+# ## Step 5: curvature: small-batch vs large-batch solutions
+#
+# The Hessian $H = \nabla^2 L(\theta)$ is never formed: a Hessian-vector product
+# $Hv = \frac{d}{d\epsilon} \nabla L(\theta + \epsilon v)\big|_0$ costs about two gradients
+# (forward-over-reverse autodiff), and everything below is built from it:
+#
+# - **top eigenvalues** by Lanczos iteration: $\lambda_{\max}$ is the sharpness, the curvature of the
+#   steepest direction (gradient descent is stable only for $\eta < 2/\lambda_{\max}$);
+# - **trace** $\operatorname{tr} H = \mathbb E_v[v^\top H v]$ for Rademacher $v$ (Hutchinson), here with
+#   Hutch++, which first removes the top of the spectrum exactly and so has a smaller variance;
+# - **eigenvalue density** by stochastic Lanczos quadrature: a Lanczos run from a random vector
+#   gives nodes and weights of a quadrature of the spectrum, smoothed by Gaussians and averaged.
+#
+# Keskar et al. (2017) reported that large-batch training finds sharper minima than small-batch
+# training. We train the same network both ways (batch 8 vs the full data) and compare.
+#
+# **In the figure**: the two densities on a log-density axis, with the top eigenvalues marked.
+# Most eigenvalues sit near 0 (flat directions); the few large outliers carry the curvature. On a
+# problem this small the batch-size effect can be weak or even reversed: read the printed ratio.
+
+
+# %%
 def sharpness(ctx: LabContext, x: jax.Array, y: jax.Array) -> dict[str, float]:
     ctx.log("Step 5: sharpness of a small-batch (8) vs a large-batch (full data) SGD solution:")
     init = backprop.mlp_init(ctx.key(3), LAYER_SIZES, activation=ACTIVATION, init="xavier")
     epochs = 30 if ctx.quick else 100
     settings = {"small batch (8)": (8, epochs), "large batch (full)": (x.shape[0], 30 * epochs)}
-    batches = [(x[i : i + 128], y[i : i + 128]) for i in range(0, x.shape[0], 128)]
+    # One batch of all the points: the full-data Hessian in one call per matvec (the library
+    # averages over several batches, weighted by size, when the data do not fit at once).
+    batches = [(x, y)]
     metrics, densities, markers = {}, {}, {}
     for index, (name, (batch_size, steps)) in enumerate(settings.items()):
         optimizer = optim.SGD(lr=0.05)
@@ -239,6 +424,25 @@ def sharpness(ctx: LabContext, x: jax.Array, y: jax.Array) -> dict[str, float]:
     return {**metrics, "top_eigenvalue_ratio_small_over_large": ratio}
 
 
+# %%
+if __name__ == "__main__":
+    metrics.update(sharpness(ctx, x, y))
+    ctx.record(metrics)
+
+# %% [markdown]
+# ## What to take away
+#
+# - One- and two-dimensional slices show basins, barriers and paths, but only after the directions
+#   are filter-normalized, so that a step means the same relative change for every filter.
+# - Trajectories live in a low-dimensional subspace: their PCA plane shows the path, a random plane
+#   does not.
+# - Curvature is measured without forming the Hessian: Hessian-vector products feed Lanczos (top
+#   eigenvalues), Hutchinson/Hutch++ (trace) and SLQ (density).
+#
+# The cell below registers the lab with the runner (`python -m labs run 1.4.3`).
+
+
+# %%
 @register_lab(
     "1.4.3",
     "Loss landscapes and the Hessian",

@@ -1,19 +1,36 @@
-"""Lab 1.4.4: SVD for LoRA: how low-rank are weight matrices and their updates, and what LoRA learns.
+# %% [markdown]
+# # Lab 1.4.4: SVD for LoRA
+#
+# How low-rank are weight matrices and their updates, and what does LoRA learn? Every matrix has a
+# singular value decomposition $A = U \operatorname{diag}(s) V^\top$ with orthonormal $U, V$ and
+# $s_1 \ge s_2 \ge \dots \ge 0$. The singular values say how much of $A$ lives in each direction; if
+# they fall fast, a few directions hold almost all of it, and $A$ is well approximated by a matrix of
+# low rank, which costs $r(m + n)$ numbers instead of $mn$.
+#
+# LoRA (Hu et al. 2021) bets that the **update** a fine-tuning makes to a pretrained weight is of
+# this kind: it freezes $W_0$ and trains only $\Delta W = \frac{\alpha}{r} B A$ with
+# $B \in \mathbb R^{d_\text{out} \times r}$, $A \in \mathbb R^{r \times d_\text{in}}$.
+#
+# Step 1 looks at the spectra of three 768 x 768 (BERT-sized) matrices: a Gaussian one, a
+# low-rank-plus-noise one, and a real weight update (the change of an MLP's hidden weight when a model
+# trained on one task is fine-tuned on another). Step 2 trains LoRA at ranks below and above the rank
+# of an ideal update, against full fine-tuning; step 3 compares PiSSA's initialisation with LoRA's.
 
-Step 1: three 768 x 768 (BERT-sized) matrices: a Gaussian one, a low-rank-plus-noise one, and a real
-weight update (the change of the course's MLP's 768 x 768 hidden weight when a model trained on one
-task is fine-tuned on another): spectrum, cumulative energy, best rank-k error against rank and
-parameter fraction, effective and stable rank; Eckart-Young checked against the reconstruction, and
-randomized SVD against the exact one.
+# %%
+import pathlib
+import sys
 
-Step 2: LoRA. A frozen linear layer W0 is adapted to a task whose ideal update has rank r*. LoRA at
-ranks below and above r* against full fine-tuning (the final loss of rank r is predicted by
-Eckart-Young: the energy of the ideal update beyond rank r), the learned update's spectrum, and
-PiSSA vs plain LoRA initialisation.
-"""
+if __name__ == "__main__":  # a script or a notebook: make the repository importable
+    _here = (
+        pathlib.Path(globals().get("__file__", pathlib.Path.cwd() / "notebook")).resolve().parent
+    )
+    _root = next(
+        (p for p in (_here, *_here.parents) if (p / "labs" / "__init__.py").is_file()), None
+    )
+    if _root is not None and str(_root) not in sys.path:
+        sys.path.insert(0, str(_root))
 
-from __future__ import annotations
-
+# %%
 import functools
 import math
 from typing import Any
@@ -24,11 +41,81 @@ import numpy as np
 import optax
 
 from jaxmath import backprop, lowrank, optim, visualization
-from labs import LabContext, register_lab
+from labs import LabContext, exercises, register_lab
+from labs.notebooks import lab_context
 
-# ------------------------------------------------------------------------------------------------
-# Step 1: the spectra of three matrices
-# ------------------------------------------------------------------------------------------------
+# %% [markdown]
+# ## Exercise 1: the best rank-k approximation
+#
+# Keep the $k$ largest singular values and their vectors:
+# $A_k = U_{:, :k} \operatorname{diag}(s_{:k}) V_{:k}^\top$. The **Eckart-Young-Mirsky theorem** says
+# no matrix of rank $\le k$ is closer to $A$, in the Frobenius norm and in the spectral norm, and the
+# errors are read off the discarded singular values:
+#
+# $$\lVert A - A_k \rVert_F = \sqrt{\textstyle\sum_{i > k} s_i^2}, \qquad
+#   \lVert A - A_k \rVert_2 = s_{k+1}.$$
+#
+# `jnp.linalg.svd(a, full_matrices=False)` returns `U, S, Vh` with `Vh` $= V^\top$ and `S` in
+# descending order.
+
+
+# %% tags=["exercise"]
+def rank_k_approx(a: jax.Array, k: int) -> jax.Array:
+    """The best rank-k approximation of ``a`` (m, n), same shape: U_k diag(S_k) Vh_k, keeping the k
+    largest singular values (1 <= k <= min(m, n))."""
+    U, S, Vh = jnp.linalg.svd(a, full_matrices=False)
+    return (U[:, :k] * S[:k]) @ Vh[:k]
+
+
+# %% tags=["check"]
+if __name__ == "__main__":
+    print(exercises.check_rank_k_approx(rank_k_approx))
+
+# %% [markdown]
+# ## Exercise 2: the LoRA forward
+#
+# A LoRA layer computes $y = x W_0^\top + \frac{\alpha}{r}\,(x A^\top) B^\top$ with torch's layout:
+# $W_0$ is (out, in), $A$ is (r, in), $B$ is (out, r). Two details matter:
+#
+# - the **scaling** $\alpha / r$ (PEFT's `lora_alpha / r`): with it, changing $r$ does not change the
+#   size of the update at initialisation, so a learning rate tuned at one rank carries over;
+# - the **order of the products**: $(x A^\top) B^\top$ costs $O(N r (d_\text{in} + d_\text{out}))$,
+#   while forming $W_0 + \frac{\alpha}{r} BA$ first would cost $O(d_\text{out} d_\text{in})$ per step.
+
+
+# %% tags=["exercise"]
+def lora_forward(
+    x: jax.Array, weight: jax.Array, A: jax.Array, B: jax.Array, alpha: float
+) -> jax.Array:
+    """y = x weight^T + (alpha / r) (x A^T) B^T, with r = A.shape[0].
+
+    Shapes: x (..., in), weight (out, in), A (r, in), B (out, r) -> y (..., out).
+    """
+    r = A.shape[0]
+    return x @ weight.T + (alpha / r) * ((x @ A.T) @ B.T)
+
+
+# %% tags=["check"]
+if __name__ == "__main__":
+    print(exercises.check_lora_forward(lora_forward))
+
+# %% [markdown]
+# ## Step 1: the spectra of three matrices
+#
+# - **Gaussian** (entries $N(0, 1/n)$): no preferred direction; its singular values follow the
+#   quarter-circle law on $[0, 2]$, so no small rank captures much of it.
+# - **rank 16 + noise**: 16 strong directions plus a small Gaussian matrix: a sharp knee at 16.
+# - **fine-tuning update** $W_\text{fine} - W_\text{base}$ of an MLP's 768 x 768 hidden weight.
+#
+# Two summaries of "how low-rank": the **effective rank** $\exp(H(p))$, $p_i = s_i / \sum s$ (the
+# entropy of the normalised spectrum), and the **stable rank** $\lVert A\rVert_F^2 / \lVert A\rVert_2^2$.
+# Randomized SVD (Halko et al.) finds the top $k$ triplets from a few products with a random sketch.
+#
+# **In the figure**: the singular values (log scale), the cumulative energy $\sum_{i \le k} s_i^2 /
+# \sum s^2$, and the best rank-$k$ error against $k$ and against the fraction of parameters kept.
+# The update's curve drops far faster than the Gaussian's: that gap is what LoRA exploits.
+
+# %%
 
 
 def gaussian_matrix(key: jax.Array, n: int) -> jax.Array:
@@ -104,7 +191,9 @@ def spectra(ctx: LabContext) -> dict[str, float]:
         f"rank {rank} + noise": low_rank_plus_noise(ctx.key(2), n, rank, noise=0.1),
         "fine-tuning update": update,
     }
-    singular_values = {name: lowrank.svd(matrix).S for name, matrix in matrices.items()}
+    # One SVD per matrix serves the spectrum, the ranks and the rank-k reconstruction.
+    decompositions = {name: lowrank.svd(matrix) for name, matrix in matrices.items()}
+    singular_values = {name: result.S for name, result in decompositions.items()}
     figure = visualization.plot_svd_analysis(
         {name: np.asarray(s) for name, s in singular_values.items()},
         shape=(n, n),
@@ -117,7 +206,8 @@ def spectra(ctx: LabContext) -> dict[str, float]:
     for name, matrix in matrices.items():
         s = singular_values[name]
         slug = name.split()[0].lower().replace("-", "_")
-        effective, stable = float(lowrank.effective_rank(s)), float(lowrank.stable_rank(matrix))
+        # lowrank.stable_rank(matrix) = ||A||_F^2 / ||A||_2^2, here from the singular values at hand
+        effective, stable = float(lowrank.effective_rank(s)), float(jnp.sum((s / s[0]) ** 2))
         energy = float(lowrank.energy_ratio(s, rank))
         relative = float(lowrank.eckart_young_error(s, rank) / jnp.linalg.norm(s))
         ctx.log(
@@ -132,8 +222,11 @@ def spectra(ctx: LabContext) -> dict[str, float]:
                 f"{slug}_rank_{rank}_relative_error": relative,
             }
         )
+        # A_k = U_k diag(S_k) Vh_k, what lowrank.low_rank_approx(matrix, rank) computes
+        U, _, Vh = decompositions[name]
+        residual = matrix - (U[:, :rank] * s[:rank]) @ Vh[:rank]
         for norm, order in (("fro", "fro"), ("spectral", 2)):
-            measured = jnp.linalg.norm(matrix - lowrank.low_rank_approx(matrix, rank), order)
+            measured = jnp.linalg.norm(residual, order)
             predicted = lowrank.eckart_young_error(s, rank, norm=norm)
             worst_eckart_young = max(
                 worst_eckart_young, float(jnp.abs(measured - predicted) / predicted)
@@ -166,9 +259,30 @@ def spectra(ctx: LabContext) -> dict[str, float]:
     return metrics
 
 
-# ------------------------------------------------------------------------------------------------
-# Step 2: LoRA on a task whose ideal update has rank r*
-# ------------------------------------------------------------------------------------------------
+# %%
+if __name__ == "__main__":
+    ctx = lab_context("1.4.4")
+    metrics = spectra(ctx)
+    jax.clear_caches()  # step 1's compiled SVDs are not needed again: keeps the peak memory low
+
+# %% [markdown]
+# ## Step 2: LoRA on a task whose ideal update has rank $r^*$
+#
+# A frozen linear layer $W_0$ (d x d) must learn a task whose ideal update $\Delta W^*$ has rank
+# $r^* = 8$: targets are $y = x (W_0 + \Delta W^*)^\top + \text{noise}$. LoRA at rank $r$ can only
+# represent updates of rank $\le r$, so by Eckart-Young its best possible loss is the energy of
+# $\Delta W^*$ beyond rank $r$ (with $\mathbb E[x x^\top] = I$):
+#
+# $$\text{MSE}_r = \frac{1}{d} \sum_{i > r} s_i(\Delta W^*)^2 + \sigma^2_\text{noise}.$$
+#
+# PEFT's initialisation: $A$ Kaiming-uniform, $B = 0$, so training starts exactly at $W_0$.
+#
+# **In the figures**: the training curves per rank against full fine-tuning (below $r^*$ they
+# flatten at the prediction, from $r^*$ on they reach the noise floor); the final losses next to the
+# Eckart-Young predictions; and the spectrum of the learned update $\frac{\alpha}{r} BA$, which has
+# at most $r$ nonzero singular values and, for $r \ge r^*$, reproduces $\Delta W^*$'s.
+
+# %%
 
 
 class Task:
@@ -274,10 +388,13 @@ def run_lora(
     return learned, losses
 
 
+def lora_sizes(ctx: LabContext) -> tuple[int, int, int]:
+    """(d, r*, Adam steps) of steps 2 and 3."""
+    return (48, 4, 150) if ctx.quick else (256, 8, 300)
+
+
 def lora_demo(ctx: LabContext) -> dict[str, float]:
-    d = 48 if ctx.quick else 256
-    true_rank = 4 if ctx.quick else 8
-    steps = 150 if ctx.quick else 300
+    d, true_rank, steps = lora_sizes(ctx)
     ranks = (1, 2, 4, 8) if ctx.quick else (1, 2, 4, 8, 16, 32)
     ctx.log(
         f"Step 2: LoRA on a frozen {d}x{d} layer; the ideal update has rank r* = {true_rank}. "
@@ -286,17 +403,18 @@ def lora_demo(ctx: LabContext) -> dict[str, float]:
     task = Task(ctx, d, true_rank, principal=False)
     curves, learned_spectra, finals, predicted = {}, {}, [], []
     metrics: dict[str, float] = {}
-    for rank in ranks:
+    for rank in ctx.progress(ranks, "LoRA ranks"):
         learned, losses = run_lora(ctx, task, rank, "kaiming", steps)
         curves[f"r={rank}"] = np.asarray(losses)
         finals.append(float(losses[-1]))
         predicted.append(task.predicted_loss(rank))
-        learned_spectra[f"s·BA, r={rank}"] = np.asarray(lowrank.svd(learned).S)
+        learned_singular_values = lowrank.svd(learned).S
+        learned_spectra[f"s·BA, r={rank}"] = np.asarray(learned_singular_values)
         fraction = lowrank.lora_param_count(d, d, rank).fraction
         ctx.log(
             f"  r={rank:2d} ({100 * fraction:5.2f}% of the parameters): final loss {finals[-1]:.2e}, "
             f"Eckart-Young prediction {predicted[-1]:.2e}; learned update's effective rank "
-            f"{float(lowrank.effective_rank(lowrank.svd(learned).S)):.1f}"
+            f"{float(lowrank.effective_rank(learned_singular_values)):.1f}"
         )
         metrics[f"lora_r{rank}_final_loss"] = finals[-1]
         metrics[f"lora_r{rank}_predicted_loss"] = predicted[-1]
@@ -347,11 +465,29 @@ def lora_demo(ctx: LabContext) -> dict[str, float]:
         "  below r* the loss stalls at the energy of ΔW* beyond rank r (Eckart-Young); from r* on "
         "LoRA reaches the noise floor with a small fraction of the parameters."
     )
-    metrics.update(pissa_vs_lora(ctx, d, true_rank, steps))
     return metrics
 
 
-def pissa_vs_lora(ctx: LabContext, d: int, true_rank: int, steps: int) -> dict[str, float]:
+# %%
+if __name__ == "__main__":
+    metrics.update(lora_demo(ctx))
+
+# %% [markdown]
+# ## Step 3: PiSSA vs LoRA initialisation
+#
+# PiSSA (Meng et al. 2024) initialises the adapter with $W_0$'s own top-$r$ singular triplets,
+# $BA = U_r \operatorname{diag}(s_r) V_r^\top$ (split as $\sqrt{s}$ on each side), and freezes the
+# residual $W_0 - BA$: the output at initialisation is unchanged, but training now moves the principal
+# directions directly. Its premise is that fine-tuning changes those directions.
+#
+# **In the figure**: four curves at $r = r^*$: PiSSA and LoRA on an update inside $W_0$'s principal
+# subspace (PiSSA's premise: it converges faster), and on a random-subspace update (PiSSA's adapter
+# already holds $W_0$'s top part, so it cannot also hold a new rank-$r^*$ update: it stalls).
+
+
+# %%
+def pissa_vs_lora(ctx: LabContext) -> dict[str, float]:
+    d, true_rank, steps = lora_sizes(ctx)
     ctx.log(
         f"Step 3: PiSSA vs LoRA init at r = {true_rank}, on a task whose update changes W0's "
         "principal directions (PiSSA's premise) and on a random-subspace update."
@@ -393,6 +529,24 @@ def pissa_vs_lora(ctx: LabContext, d: int, true_rank: int, steps: int) -> dict[s
     return metrics
 
 
+# %%
+if __name__ == "__main__":
+    metrics.update(pissa_vs_lora(ctx))
+    ctx.record(metrics)
+
+# %% [markdown]
+# ## What to take away
+#
+# - The SVD orders a matrix's directions by importance; Eckart-Young makes the truncated SVD the
+#   best low-rank approximation and prices it with the discarded singular values.
+# - Real fine-tuning updates are far closer to low rank than random matrices: that is LoRA's bet.
+# - LoRA below the update's rank stalls exactly where Eckart-Young says; at or above it, it matches
+#   full fine-tuning with a small fraction of the parameters.
+#
+# The cell below registers the lab with the runner (`python -m labs run 1.4.4`).
+
+
+# %%
 @register_lab(
     "1.4.4",
     "SVD for LoRA",
@@ -407,4 +561,6 @@ def run(ctx: LabContext) -> dict[str, float]:
     ctx.record(metrics)
     jax.clear_caches()  # step 1's compiled SVDs are not needed again: keeps the peak memory < 1 GB
     metrics.update(lora_demo(ctx))
+    ctx.record(metrics)
+    metrics.update(pissa_vs_lora(ctx))
     return metrics
