@@ -1,6 +1,11 @@
 # Two entry points, each of which sets itself up on a fresh clone:
-#   make labs   create .venv, install, run every lab (figures, metrics.json, summary under outputs/)
+#   make labs   create .venv, install, run every lab (figures, metrics.json, summary.md and
+#               index.html under outputs/)
 #   make test   create .venv, install, run the whole test suite and the linters
+# and three more:
+#   make parity-report  the parity suite with its report (outputs/parity/report.{md,json,html},
+#                       which outputs/index.html links); make report: that, then the labs
+#   make notebooks      each lab's solution and student notebooks under outputs/notebooks
 #
 # The environment is rebuilt when pyproject.toml changes. TORCH_SPEC pins the CPU build of torch that
 # lies on this machine's disk (pip finds it through its find-links); on a GPU machine, install torch
@@ -14,7 +19,8 @@ STAMP := $(VENV)/.installed
 OUT ?= outputs
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: labs test lint benchmarks clean
+JOBS ?= 1
+.PHONY: labs test lint benchmarks parity-report report notebooks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON_BOOTSTRAP) -m venv $(VENV)
@@ -23,7 +29,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 labs: $(STAMP)
-	$(PYTHON) -m labs run all --out $(OUT)
+	$(PYTHON) -m labs run all --out $(OUT) --jobs $(JOBS)
+
+parity-report: $(STAMP)
+	$(PYTHON) -m parity_tests.report --out $(OUT)/parity -n auto
+
+report: parity-report
+	$(MAKE) --no-print-directory labs
+
+notebooks: $(STAMP)
+	$(PYTHON) -m labs notebooks --out $(OUT)/notebooks
 
 test: $(STAMP)
 	$(PYTHON) -m pytest -n auto

@@ -4,6 +4,8 @@
   cores with spinning OpenMP threads (a torch MLP step measured 188 ms instead of 8 ms here).
 - JAX's x64 mode, so float64 cases run in float64 (float32 cases pass float32 arrays explicitly).
 - Matmul precision "highest" in both frameworks: TF32 on a GPU would otherwise break float32 parity.
+- The parity report's plugin (parity_tests/report.py): ``--parity-report DIR`` writes the report of
+  every row's errors; without the option it does nothing.
 """
 
 import os
@@ -19,3 +21,5 @@ jax.config.update("jax_default_matmul_precision", "highest")
 torch.set_float32_matmul_precision("highest")
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
+
+pytest_plugins = ["parity_tests.report"]

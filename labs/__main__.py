@@ -1,4 +1,4 @@
-"""``python -m labs``: list, run and check the environment for the course labs."""
+"""``python -m labs``: list, run (each lab in its own process), write notebooks, check the environment."""
 
 import os
 

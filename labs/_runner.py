@@ -124,8 +124,12 @@ def _write_json(path: pathlib.Path, data: Any) -> None:
 
 
 def _clear_previous_outputs(lab_dir: pathlib.Path) -> None:
-    """Remove the figures, metrics and log of an earlier run, so the folder shows only this run."""
-    for path in [*lab_dir.glob("*.png"), lab_dir / "metrics.json", lab_dir / "log.txt"]:
+    """Remove the figures and metrics of an earlier run, so the folder shows only this run.
+
+    (``log.txt`` is the runner's: it removes an old one before the run, and with ``--jobs`` > 1 the
+    lab's process is writing the new one while the lab runs.)
+    """
+    for path in [*lab_dir.glob("*.png"), lab_dir / "metrics.json"]:
         path.unlink(missing_ok=True)
 
 
@@ -690,6 +694,8 @@ def run_labs(
             raise KeyError(message) from None
         raise
     out.mkdir(parents=True, exist_ok=True)
+    for lab in selected:  # an earlier --jobs > 1 run's printout would not be this run's
+        (out / f"lab-{lab.lab_id}" / "log.txt").unlink(missing_ok=True)
     start = time.perf_counter()
     if in_process:
         records = [run_lab(lab, out, quick, seed, resolution) for lab in selected]
