@@ -258,7 +258,7 @@ class LBFGS:
         if state is None:
             state = self.init(params)
         else:
-            expected = jax.tree.map(jnp.shape, self.init(params))
+            expected = jax.tree.map(jnp.shape, jax.eval_shape(self.init, params))
             if jax.tree.map(jnp.shape, state) != expected:
                 raise ValueError(
                     "state must be the LBFGSState of params of these shapes (from init or a "
