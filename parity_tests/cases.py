@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from parity_tests.cases_backprop import BACKPROP_CASES
 from parity_tests.cases_distributions import DISTRIBUTIONS_CASES
 from parity_tests.cases_landscape import LANDSCAPE_CASES
+from parity_tests.cases_lbfgs import LBFGS_CASES
 from parity_tests.cases_lowrank import LOWRANK_CASES
 from parity_tests.cases_optim import OPTIM_CASES
 from parity_tests.harness import (
@@ -1160,6 +1161,7 @@ CASES: list[Case] = [
     *GRADCHECK_CASES,
     *BACKPROP_CASES,
     *OPTIM_CASES,
+    *LBFGS_CASES,
     *LANDSCAPE_CASES,
     *LOWRANK_CASES,
     *DISTRIBUTIONS_CASES,
