@@ -20,10 +20,10 @@ Per row, dtype, comparison target (the torch twin, each upstream reference, the 
 jit vs eager, vmap vs loop), side (jaxmath or torch_ref) and part (forward or gradient):
 
 - max abs: ``max |actual - expected|`` over elements where both are finite;
-- max rel: ``max |actual - expected| / |expected|`` over those elements where the tolerance's
-  relative term dominates (``rtol |expected| >= atol``; all nonzero ``expected`` if ``atol`` is 0):
-  near zero a relative error says nothing (a central difference of 1e-17 against an exact 0), and
-  the absolute error is the one that counts there;
+- max rel: ``max |actual - expected| / |expected|`` over those elements with ``|expected| > atol``
+  (all nonzero ``expected`` when ``atol`` is 0): a value below the comparison's absolute tolerance
+  is zero at that tolerance, and its relative error says nothing (a central difference of 1e-17
+  against an exact 0 would read 100%); ``None`` ("-") when no element is that large;
 - used: ``max |actual - expected| / (atol + rtol |expected|)``, the fraction of the tolerance the
   comparison used (1 = at the limit; above 1 the test failed);
 - nonfinite mismatches: elements where one side is NaN/inf and the other is not (or differs).
@@ -66,7 +66,7 @@ class Stat:
     """The worst errors of one kind of comparison of one row and dtype."""
 
     max_abs: float = 0.0
-    max_rel: float = 0.0
+    max_rel: float | None = None  # None: no element with |expected| > atol
     used: float = 0.0  # max |a - e| / (atol + rtol |e|)
     elements: int = 0
     comparisons: int = 0
@@ -75,7 +75,8 @@ class Stat:
 
     def add(self, other: Stat) -> None:
         self.max_abs = max(self.max_abs, other.max_abs)
-        self.max_rel = max(self.max_rel, other.max_rel)
+        if other.max_rel is not None:
+            self.max_rel = max(self.max_rel or 0.0, other.max_rel)
         if other.used > self.used or not self.worst:
             self.used, self.worst = max(self.used, other.used), other.worst or self.worst
         self.elements += other.elements
@@ -94,7 +95,7 @@ def measure(actual: Any, desired: Any, rtol: float, atol: float) -> Stat:
     )
     difference = np.abs(got - want)[finite]
     scale = np.abs(want)[finite]
-    relative = (rtol * scale >= atol) & (scale > 0)
+    relative = (scale > atol) & (scale > 0)
     stat = Stat(
         elements=int(got.size),
         comparisons=1,
@@ -442,8 +443,9 @@ def report_markdown(report: Mapping[str, Any]) -> str:
         "Errors are jaxmath's against the torch twin (torch_ref), each upstream reference and "
         "its own central-difference gradient (float64); torch_ref's own errors against the "
         "references, and jit vs eager and vmap vs loop, are in report.json. max abs = max |a - e|, "
-        "max rel = max |a - e| / |e| over finite elements where the relative term dominates "
-        "(rtol |e| >= atol); tolerance used = max |a - e| / (atol + rtol |e|), 1.00 being the "
+        "max rel = max |a - e| / |e| over finite elements with |e| > atol (smaller values are "
+        "zero at the comparison's tolerance; - when there are none); tolerance used = "
+        "max |a - e| / (atol + rtol |e|), 1.00 being the "
         "limit. Samples: the row's sample inputs per dtype (+ "
         "its edge inputs: 1e4 logits, p in {0, 1}, ...). `check` is elementwise unless the row "
         "compares derived quantities (statistics of random draws, eigenvalues, estimates within "

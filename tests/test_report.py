@@ -142,11 +142,14 @@ def test_measure_follows_the_documented_definitions() -> None:
     actual = np.array([1.001, 100.0, 2e-6, 0.0, np.nan, 1.0])
     stat = measure(actual, expected, rtol=1e-5, atol=1e-5)
     assert stat.max_abs == pytest.approx(1e-3)  # over finite pairs
-    assert stat.max_rel == pytest.approx(1e-3)  # 2e-6 at 0 and 1e-9 at 1e-9 are under atol/rtol = 1
+    assert stat.max_rel == pytest.approx(1e-3)  # 2e-6 at 0 and 1e-9 at 1e-9: |e| under atol
     assert stat.used == pytest.approx(1e-3 / (1e-5 + 1e-5 * 1.0))
     assert stat.nonfinite_mismatches == 1  # inf vs 1.0; NaN vs NaN agrees
     assert (stat.elements, stat.comparisons) == (6, 1)
     assert measure(np.float32(2.0), 2.0, rtol=1e-6, atol=0.0).used == 0.0
+    assert (
+        measure([1e-7, 2e-6], [0.0, 1e-6], rtol=1e-5, atol=1e-5).max_rel is None
+    )  # all under atol
 
 
 def test_contexts_are_attributed_to_rows_comparisons_and_sides() -> None:
@@ -255,7 +258,8 @@ def test_parity_report_on_a_subset_with_a_deliberately_broken_twin(tmp_path: pat
                 stats.append(row["comparisons"][reference]["torch_ref forward"])
         for stat in stats:
             assert stat["elements"] > 0
-            for value in (stat["max_abs"], stat["max_rel"], stat["used"]):
+            assert stat["max_rel"] is None or 0.0 <= stat["max_rel"] < math.inf
+            for value in (stat["max_abs"], stat["used"]):
                 assert isinstance(value, float) and math.isfinite(value) and value >= 0.0
             if name == "activations.sigmoid":
                 assert stat["used"] <= 1.0
