@@ -53,7 +53,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import labs
-from labs._registry import LABS, Lab, LabContext
+from labs._registry import LABS, Lab, LabContext, _progress_visible
 
 SUMMARY_METRICS = 4  # metrics shown per lab in summary.md when the lab names no key_metrics
 DEFAULT_JOBS = 1  # labs at once in ``run``
@@ -318,24 +318,43 @@ def run_labs_isolated(
     """Run each lab in its own process, ``jobs`` at a time; records in the order of ``selected``.
 
     With one job the child writes to this terminal (its progress bars show); with more, each
-    child's output goes to ``lab-<id>/log.txt`` and is printed whole when the lab ends.
+    child's output goes to ``lab-<id>/log.txt`` and is printed whole when the lab ends, and at a
+    terminal one progress bar counts the labs that have ended.
     """
     pending, running, records = list(selected), [], {}
-    while pending or running:
-        while pending and len(running) < jobs:
-            lab = pending.pop(0)
-            if jobs > 1:
-                print(f"== Lab {lab.lab_id}: {lab.title} (started)", flush=True)
-            running.append(_start_worker(lab, out, quick, seed, resolution, buffered=jobs > 1))
-        ended = False
-        for worker in list(running):
-            returncode = _poll(worker)
-            if returncode is not None:
-                running.remove(worker)
-                records[worker.lab.lab_id] = _finish_worker(worker, returncode, out)
-                ended = True
-        if running and not ended:
-            time.sleep(0.1)
+    bar = None
+    if jobs > 1 and _progress_visible():
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(selected), desc="labs", unit="lab", file=sys.stderr, leave=False)
+
+    def console() -> contextlib.AbstractContextManager:
+        """Printing while the bar is up: clear it, print, redraw it."""
+        return bar.external_write_mode() if bar is not None else contextlib.nullcontext()
+
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                lab = pending.pop(0)
+                if jobs > 1:
+                    with console():
+                        print(f"== Lab {lab.lab_id}: {lab.title} (started)", flush=True)
+                running.append(_start_worker(lab, out, quick, seed, resolution, jobs > 1))
+            ended = False
+            for worker in list(running):
+                returncode = _poll(worker)
+                if returncode is not None:
+                    running.remove(worker)
+                    with console():
+                        records[worker.lab.lab_id] = _finish_worker(worker, returncode, out)
+                    if bar is not None:
+                        bar.update(1)
+                    ended = True
+            if running and not ended:
+                time.sleep(0.1)
+    finally:
+        if bar is not None:
+            bar.close()
     return [records[lab.lab_id] for lab in selected]
 
 
