@@ -209,7 +209,10 @@ class SequentialLR(_Schedule):
 
     :math:`\eta_t = s_i(t - m_{i-1})` with :math:`i` the number of milestones :math:`\le t`
     (:math:`m_{-1} = 0`). Each schedule carries its own ``lr`` (in torch they share the
-    optimizer's).
+    optimizer's). Exception, as torch: a :class:`MultiplicativeLR` after a milestone has no closed
+    form, so torch's ``SequentialLR`` continues from the lr in force at step :math:`m_{i-1} - 1`,
+    multiplied by :math:`\lambda(0), \lambda(1), \ldots` (its own ``lr`` is then unused):
+    :math:`\eta_t = \eta_{m-1} \prod_{j=0}^{t-m} \lambda(j)`.
 
     Args:
         schedulers: the schedules, at least one.
@@ -237,9 +240,20 @@ class SequentialLR(_Schedule):
         self.lr = getattr(self.schedulers[0], "lr", None)
 
     def value(self, steps: jax.Array) -> jax.Array:
+        return self._value_upto(len(self.schedulers), steps)
+
+    def _value_upto(self, count: int, steps: jax.Array) -> jax.Array:
+        """The lr of the sequence made of the first ``count`` schedules."""
         result = self._evaluate(self.schedulers[0], steps)
-        for milestone, schedule in zip(self.milestones, self.schedulers[1:], strict=True):
-            later = self._evaluate(schedule, jnp.maximum(steps - milestone, 0))
+        for index in range(1, count):
+            milestone, schedule = self.milestones[index - 1], self.schedulers[index]
+            local = jnp.maximum(steps - milestone, 0)
+            if isinstance(schedule, MultiplicativeLR):  # no closed form: continues the lr
+                later = schedule.continued(
+                    self._value_upto(index, jnp.asarray(milestone - 1)), local
+                )
+            else:
+                later = self._evaluate(schedule, local)
             result = jnp.where(steps >= milestone, later, result)
         return result
 
@@ -372,6 +386,21 @@ class MultiplicativeLR(_Schedule):
                 return lr * jnp.asarray(self.lr_lambda(index), scalar_dtype())
 
             return jax.lax.fori_loop(1, step + 1, body, jnp.asarray(self.lr, scalar_dtype()))
+
+        flat = jnp.ravel(steps)
+        return jax.vmap(one)(flat).reshape(jnp.shape(steps))
+
+    def continued(self, start: jax.Array, steps: jax.Array) -> jax.Array:
+        r"""The lr ``steps`` steps after this schedule takes over inside :class:`SequentialLR`:
+        :math:`\eta_{m-1} \prod_{i=0}^{k} \lambda(i)`, from the lr in force before the milestone
+        (torch has no closed form for it, so at the milestone it multiplies the current lr by
+        :math:`\lambda(0)`, then by :math:`\lambda(1), \lambda(2), \ldots`)."""
+
+        def one(step: jax.Array) -> jax.Array:
+            def body(index: jax.Array, lr: jax.Array) -> jax.Array:
+                return lr * jnp.asarray(self.lr_lambda(index), scalar_dtype())
+
+            return jax.lax.fori_loop(0, step + 1, body, jnp.asarray(start, scalar_dtype()))
 
         flat = jnp.ravel(steps)
         return jax.vmap(one)(flat).reshape(jnp.shape(steps))

@@ -169,8 +169,14 @@ def optimizer_call(name: str) -> Callable[..., Any]:
         **hyper: Any,
     ) -> dict[str, Any]:
         package = framework.package
+        momentum_schedule = hyper.pop("momentum_schedule", False)
         if schedule is not None:
             hyper["lr"] = _schedule(package.lr_scheduler, hyper["lr"], schedule)
+        if momentum_schedule:  # what torch's CyclicLR / OneCycleLR write into the param group
+            if name == "SGD":
+                hyper["momentum"] = hyper["lr"].momentum
+            else:
+                hyper["betas"] = (hyper["lr"].momentum, hyper.get("betas", (0.9, 0.999))[1])
         opt = getattr(package.optim, name)(**hyper)
         sign = -1.0 if hyper.get("maximize", False) else 1.0
         if framework.name == "jaxmath":
@@ -236,8 +242,11 @@ def torch_optim_reference(name: str) -> Callable[..., Any]:
         schedule: Any = None,
         corrupt: str | None = None,
         weight_decay_mask: Any = None,
+        momentum_schedule: bool = False,
         **hyper: Any,
     ) -> dict[str, Any]:
+        """``momentum_schedule``: torch's scheduler cycles momentum / betas[0] itself (its
+        ``cycle_momentum`` defaults to True)."""
         tree_leaves = torch_ref.optim.tree_leaves
         tensors = [leaf.clone() for leaf in tree_leaves(start)]
         if weight_decay_mask is None:
@@ -255,7 +264,7 @@ def torch_optim_reference(name: str) -> Callable[..., Any]:
         opt = getattr(torch.optim, name)(groups, **hyper)
         scheduler = None
         if schedule is not None:
-            scheduler = _torch_scheduler(opt, schedule)
+            scheduler = _torch_scheduler(opt, schedule, hyper["lr"])
         sign = -1.0 if hyper.get("maximize", False) else 1.0
         a_leaves, c_leaves = tree_leaves(a), tree_leaves(c)
         checkpoints: dict[str, Any] = {}
@@ -275,8 +284,14 @@ def torch_optim_reference(name: str) -> Callable[..., Any]:
     return reference
 
 
-def _torch_scheduler(opt: Any, spec: tuple[str, dict[str, Any]]) -> Any:
+def _torch_scheduler(opt: Any, spec: tuple[str, dict[str, Any]], lr: float) -> Any:
+    """torch's scheduler on ``opt``; ``lr`` (our schedules' first argument) is CyclicLR's base_lr
+    and OneCycleLR's max_lr."""
     name, kwargs = spec
+    if name == "CyclicLR":
+        kwargs = {"base_lr": lr, **kwargs}
+    if name == "OneCycleLR":
+        kwargs = {"max_lr": lr, **kwargs}
     if name in ("SequentialLR", "ChainedScheduler"):
         parts = [
             getattr(torch_schedulers, part)(opt, **part_kwargs)
@@ -312,6 +327,24 @@ OPTIMIZER_SETTINGS: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("mlp", {"lr": 0.05, "momentum": 0.5, "weight_decay": 0.1, "maximize": True}),
         ("mlp", {"lr": 0.05, "weight_decay": 0.2, "weight_decay_mask": "tree"}),
         ("dict", {"lr": 0.1, "momentum": 0.9, "schedule": ("StepLR", {"step_size": 30})}),
+        (
+            "mlp",
+            {
+                "lr": 0.02,
+                "momentum_schedule": True,
+                "schedule": ("CyclicLR", {"max_lr": 0.06, "step_size_up": 40}),
+            },
+        ),
+        (
+            "dict",
+            {
+                "lr": 0.08,
+                "momentum": 0.9,
+                "nesterov": True,
+                "momentum_schedule": True,
+                "schedule": ("OneCycleLR", {"total_steps": 250}),
+            },
+        ),
     ],
     "Adam": [
         ("dict", {}),
@@ -338,6 +371,14 @@ OPTIMIZER_SETTINGS: dict[str, list[tuple[str, dict[str, Any]]]] = {
                 ),
             },
         ),
+        (
+            "dict",
+            {
+                "lr": 0.03,
+                "momentum_schedule": True,
+                "schedule": ("OneCycleLR", {"total_steps": 250, "three_phase": True}),
+            },
+        ),
     ],
     "AdamW": [
         ("dict", {}),
@@ -347,6 +388,18 @@ OPTIMIZER_SETTINGS: dict[str, list[tuple[str, dict[str, Any]]]] = {
         (
             "tuple",
             {"lr": 0.03, "weight_decay": 0.1, "schedule": ("CosineAnnealingLR", {"T_max": 100})},
+        ),
+        (
+            "mlp",
+            {
+                "lr": 0.01,
+                "weight_decay": 0.1,
+                "momentum_schedule": True,
+                "schedule": (
+                    "CyclicLR",
+                    {"max_lr": 0.03, "step_size_up": 30, "mode": "triangular2"},
+                ),
+            },
         ),
     ],
     "RMSprop": [
@@ -872,6 +925,26 @@ SCHEDULE_SETTINGS.update(
     }
 )
 
+# torch's SequentialLR continues from the lr in force when a MultiplicativeLR takes over (it has no
+# closed form): after a decay, and between two multiplicative phases around a StepLR.
+SCHEDULE_SETTINGS["SequentialLR"] += [
+    {
+        "parts": (
+            ("ExponentialLR", {"gamma": 0.9}),
+            ("MultiplicativeLR", {"lr_lambda": cyclic_factor}),
+        ),
+        "milestones": [15],
+    },
+    {
+        "parts": (
+            ("MultiplicativeLR", {"lr_lambda": constant_99}),
+            ("StepLR", {"step_size": 20, "gamma": 0.5}),
+            ("MultiplicativeLR", {"lr_lambda": cyclic_factor}),
+        ),
+        "milestones": [40, 100],
+    },
+]
+
 SCHEDULE_LR = 0.1  # the base lr when a sample does not give one
 
 
@@ -888,11 +961,9 @@ def torch_schedule_reference(name: str) -> Callable[..., Any]:
     def reference(steps: Any, lr: float = SCHEDULE_LR, **options: Any) -> Any:
         parameter = torch.zeros(1, requires_grad=True)
         opt = torch.optim.SGD([parameter], lr=lr)
-        if name == "OneCycleLR":  # torch ignores the optimizer's lr: its first argument is max_lr
-            options = {"max_lr": lr, **options}
-        if name == "CyclicLR":  # torch overwrites the optimizer's lr with base_lr
-            options = {"base_lr": lr, **options}
-        scheduler = _torch_scheduler(opt, (name, options))
+        # OneCycleLR: torch ignores the optimizer's lr (its first argument is max_lr); CyclicLR:
+        # torch overwrites it with base_lr. _torch_scheduler passes lr as either.
+        scheduler = _torch_scheduler(opt, (name, options), lr)
         steps = np.asarray(steps)
         lrs = []
         count = int(steps.max()) + 1 if steps.size else 0

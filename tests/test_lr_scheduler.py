@@ -143,8 +143,8 @@ def test_one_cycle_momentum_schedule_is_torch_s(torch_optimizer: str) -> None:
 def test_optimizers_take_an_injected_lr() -> None:
     """optax.inject_hyperparams hands the lr over as an array (traced in update): accepted, and the
     lr in force is the schedule's. The other options must be static_args: the branches of torch's
-    rules depend on them (OneCycleLR.momentum gives the momentum schedule's values, but jaxmath's
-    momentum is a static float, not a schedule)."""
+    rules depend on them (a momentum schedule is passed as ``momentum=schedule.momentum``
+    instead: see test_momentum_and_beta1_schedules_compile_once)."""
     schedule = jl.OneCycleLR(0.2, total_steps=50)
     static = ("momentum", "dampening", "weight_decay", "nesterov", "maximize")
     opt = optax.inject_hyperparams(jo.SGD, static_args=static)(lr=schedule, momentum=0.9)
@@ -172,3 +172,45 @@ def test_cyclic_momentum_schedule_is_torch_s() -> None:
     twin = tl.CyclicLR(0.01, 0.1, step_size_up=7, step_size_down=13, mode="triangular2")
     np.testing.assert_allclose(np.asarray(ours.momentum(np.arange(100))), expected, rtol=1e-12)
     np.testing.assert_allclose(twin.momentum(torch.arange(100)).numpy(), expected, rtol=1e-12)
+
+
+def test_sequential_lr_continues_from_the_lr_in_force_when_multiplicative_lr_takes_over() -> None:
+    """torch's SequentialLR steps a MultiplicativeLR from the lr in force (no closed form): at the
+    milestone m the lr becomes lr(m-1) * lambda(0), then * lambda(1), ... (its own lr is unused)."""
+    for module in (jl, tl):
+        schedule = module.SequentialLR(
+            [module.ExponentialLR(0.1, gamma=0.9), module.MultiplicativeLR(7.0, lambda t: 0.5)],
+            milestones=[5],
+        )
+        steps = np.arange(8) if module is jl else torch.arange(8)
+        values = np.asarray(schedule(steps))
+        expected = [0.1 * 0.9**t for t in range(5)] + [0.1 * 0.9**4 * 0.5**k for k in (1, 2, 3)]
+        np.testing.assert_allclose(values, expected, rtol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW"])
+def test_momentum_and_beta1_schedules_compile_once(name: str) -> None:
+    """momentum (SGD) / betas[0] (Adam, AdamW) as schedules: read at each step under one compile."""
+    schedule = jl.OneCycleLR(0.1, total_steps=20)
+    if name == "SGD":
+        opt = jo.SGD(lr=schedule, momentum=schedule.momentum, nesterov=True)
+    else:
+        opt = getattr(jo, name)(lr=schedule, betas=(schedule.momentum, 0.999))
+    params = jnp.ones(3)
+    state = opt.init(params)
+    update = jax.jit(opt.update)
+    for step in range(4):
+        updates, state = update(jnp.full(3, 1.0 + step), state, params)
+        params = params + updates
+    assert update._cache_size() == 1
+
+
+@pytest.mark.parametrize(
+    "module", [jo, __import__("torch_ref").optim], ids=["jaxmath", "torch_ref"]
+)
+def test_only_adam_s_beta1_may_be_a_schedule(module) -> None:
+    schedule = jl.OneCycleLR(0.1, total_steps=20)
+    with pytest.raises(TypeError, match=r"betas\[0\] must be a real number"):
+        module.Adamax(betas=(schedule.momentum, 0.999))
+    with pytest.raises(TypeError, match=r"betas\[1\] must be a real number"):
+        module.Adam(betas=(0.9, schedule.momentum))

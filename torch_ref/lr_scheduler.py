@@ -163,9 +163,20 @@ class SequentialLR(_Schedule):
         self.lr = getattr(self.schedulers[0], "lr", None)
 
     def value(self, steps: torch.Tensor) -> torch.Tensor:
+        return self._value_upto(len(self.schedulers), steps)
+
+    def _value_upto(self, count: int, steps: torch.Tensor) -> torch.Tensor:
+        """The lr of the sequence made of the first ``count`` schedules."""
         result = self._evaluate(self.schedulers[0], steps)
-        for milestone, schedule in zip(self.milestones, self.schedulers[1:], strict=True):
-            later = self._evaluate(schedule, torch.clamp(steps - milestone, min=0))
+        for index in range(1, count):
+            milestone, schedule = self.milestones[index - 1], self.schedulers[index]
+            local = torch.clamp(steps - milestone, min=0)
+            if isinstance(schedule, MultiplicativeLR):  # no closed form: continues the lr
+                later = schedule.continued(
+                    self._value_upto(index, torch.tensor(milestone - 1)), local
+                )
+            else:
+                later = self._evaluate(schedule, local)
             result = torch.where(steps >= milestone, later, result)
         return result
 
@@ -264,6 +275,14 @@ class MultiplicativeLR(_Schedule):
         for index in range(1, last + 1):
             lrs.append(lrs[-1] * float(self.lr_lambda(index)))  # Python ints, as torch
         return torch.stack(lrs).to(torch.float64)[steps]
+
+    def continued(self, start: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        """Inside SequentialLR after a milestone: start * lambda(0) * ... * lambda(k)."""
+        last = int(steps.max()) if steps.numel() else 0
+        lrs = [torch.as_tensor(start, dtype=torch.float64) * float(self.lr_lambda(0))]
+        for index in range(1, last + 1):
+            lrs.append(lrs[-1] * float(self.lr_lambda(index)))
+        return torch.stack(lrs)[steps]
 
 
 class CosineAnnealingWarmRestarts(_Schedule):

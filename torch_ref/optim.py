@@ -87,12 +87,23 @@ def check_unit_interval(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be in [0, 1), got {value!r}")
 
 
-def check_betas(betas: Any) -> tuple[float, float]:
+def check_betas(betas: Any, beta1_schedule: bool = False) -> tuple[Any, float]:
     if not isinstance(betas, Sequence) or isinstance(betas, str) or len(betas) != 2:
         raise TypeError(f"betas must be a pair of floats (beta1, beta2), got {betas!r}")
-    check_unit_interval("betas[0]", betas[0])
+    if not (beta1_schedule and callable(betas[0])):
+        check_unit_interval("betas[0]", betas[0])
     check_unit_interval("betas[1]", betas[1])
-    return float(betas[0]), float(betas[1])
+    beta1 = betas[0] if callable(betas[0]) else float(betas[0])
+    return beta1, float(betas[1])
+
+
+def check_momentum(momentum: Any) -> None:
+    if not callable(momentum):
+        check_nonnegative("momentum", momentum)
+
+
+def scheduled(value: Any, count: torch.Tensor) -> float:
+    return learning_rate(value, count)
 
 
 def check_bool(name: str, value: Any) -> None:
@@ -304,22 +315,23 @@ def SGD(  # noqa: N802
 ) -> GradientTransformation:
     """torch.optim.SGD, functionally; see jaxmath.optim.SGD for the algorithm."""
     check_lr(lr)
-    check_nonnegative("momentum", momentum)
+    check_momentum(momentum)
     check_scalar_in_range("dampening", dampening)
     check_nonnegative("weight_decay", weight_decay)
     check_bool("nesterov", nesterov)
     check_bool("maximize", maximize)
     check_mask(weight_decay_mask)
-    if nesterov and (momentum <= 0 or dampening != 0):
+    if nesterov and ((not callable(momentum) and momentum <= 0) or dampening != 0):
         raise ValueError(
             f"nesterov requires momentum > 0 and dampening == 0, "
             f"got momentum={momentum!r}, dampening={dampening!r}"
         )
+    has_momentum = callable(momentum) or momentum != 0
 
     def init(params: Any) -> SGDState:
         if weight_decay != 0:
             resolve_mask(weight_decay_mask, params)
-        return SGDState(_count(), _zeros_like_tree(params) if momentum != 0 else None)
+        return SGDState(_count(), _zeros_like_tree(params) if has_momentum else None)
 
     def update(grads: Any, state: SGDState, params: Any = None) -> tuple[Any, SGDState]:
         grad_leaves, param_leaves = _prepare(
@@ -327,6 +339,7 @@ def SGD(  # noqa: N802
         )
         decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
         lr_t = learning_rate(lr, state.count)
+        mu = scheduled(momentum, state.count) if callable(momentum) else momentum
         first = int(state.count) == 0
         buffers = _leaves_or_none(state.momentum_buffer, len(grad_leaves))
         updates, new_buffers = [], []
@@ -334,12 +347,12 @@ def SGD(  # noqa: N802
             g = -g if maximize else g
             if weight_decay != 0 and decays[index]:
                 g = g + weight_decay * p
-            if momentum != 0:
-                buf = g.clone() if first else buf * momentum + (1 - dampening) * g
+            if has_momentum:
+                buf = g.clone() if first else buf * mu + (1 - dampening) * g
                 new_buffers.append(buf)
-                g = g + momentum * buf if nesterov else buf
+                g = g + mu * buf if nesterov else buf
             updates.append(-lr_t * g)
-        new_buffer = tree_unflatten(grads, new_buffers) if momentum != 0 else None
+        new_buffer = tree_unflatten(grads, new_buffers) if has_momentum else None
         return tree_unflatten(grads, updates), SGDState(state.count + 1, new_buffer)
 
     return GradientTransformation(init, update)
@@ -370,7 +383,7 @@ def Adam(  # noqa: N802
     """torch.optim.Adam, functionally; see jaxmath.optim.Adam for the algorithm."""
     check_lr(lr)
     check_nonnegative("eps", eps)
-    beta1, beta2 = check_betas(betas)
+    beta1, beta2 = check_betas(betas, beta1_schedule=True)
     check_nonnegative("weight_decay", weight_decay)
     check_bool("amsgrad", amsgrad)
     check_bool("maximize", maximize)
@@ -393,7 +406,8 @@ def Adam(  # noqa: N802
         decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
         step = int(state.count) + 1
         lr_t = learning_rate(lr, state.count)
-        step_size = lr_t / bias_correction(beta1, step)
+        beta1_t = scheduled(beta1, state.count) if callable(beta1) else beta1
+        step_size = lr_t / bias_correction(beta1_t, step)
         bias_correction2_sqrt = bias_correction(beta2, step) ** 0.5
         maxes = _leaves_or_none(state.max_exp_avg_sq, len(grad_leaves))
         columns: list[list[Any]] = [[], [], [], []]
@@ -411,7 +425,7 @@ def Adam(  # noqa: N802
             decay = weight_decay != 0 and decays[index]
             if decay and not decoupled_weight_decay:
                 g = g + weight_decay * p
-            m = lerp(m, g, 1.0 - beta1)
+            m = lerp(m, g, 1.0 - beta1_t)
             v = v * beta2 + ((1.0 - beta2) * g) * g
             if amsgrad:
                 v_max = torch.maximum(v_max, v)
