@@ -23,7 +23,12 @@ The options cover line_search_fn None and 'strong_wolfe', history_size below the
 (eviction), max_iter and max_eval limits (max_iter = 1 leaves the line search no evaluation to
 spend: torch's fallback bracket), tolerance_grad met at the start (no iteration) and a large
 tolerance_change (lack-of-progress stop), and two or three consecutive minimize calls against as
-many ``step`` calls.
+many ``step`` calls. Line-search branches reached (traced on torch_ref): extrapolation, Armijo
+failure and the gtd >= 0 bracket (float64), the zoom's replace-high, flip and 10 % safeguard moves,
+cubic fits with x1 > x2. Two settings run in float64 only (``FLOAT64_ONLY``, reason there).
+
+Worst differences measured (any pair of the three): float64 4e-14 relative; float32 7e-7 absolute
+(|p| < 3), inside the "optimizer" tolerance, so no tolerance kind of its own.
 """
 
 from __future__ import annotations
