@@ -153,6 +153,33 @@ def test_chunk_size_changes_nothing_but_the_schedule() -> None:
     assert landscape.default_chunk_size("cpu") == 1 and landscape.default_chunk_size("gpu") == 64
 
 
+@pytest.mark.parametrize("streams", [1, 2, 3, 5])
+def test_independent_streams_per_step_change_nothing_but_the_schedule(
+    streams: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each lax.map step evaluates GRID_STREAMS[backend] chunks side by side (CPU: 2); 42 and 5
+    points are not multiples of every streams x chunk, so the padding (copies of the last point,
+    dropped afterwards) is exercised too."""
+    assert landscape.GRID_STREAMS["cpu"] == 2 and jax.default_backend() == "cpu"
+    params, _, _, loss = tanh_mlp()
+    d1 = landscape.random_direction(jax.random.PRNGKey(1), params)
+    d2 = landscape.random_direction(jax.random.PRNGKey(2), params)
+    alphas, betas = np.linspace(-1, 1, 6), np.linspace(-2, 0, 7)
+
+    def point(a: float, b: float) -> float:
+        return float(loss(jax.tree.map(lambda p, u, v: p + a * u + b * v, params, d1, d2)))
+
+    expected = np.array([[point(a, b) for b in betas] for a in alphas])
+    along = np.array([point(a, 0.0) for a in alphas[:5]])
+    monkeypatch.setitem(landscape.GRID_STREAMS, "cpu", streams)
+    for chunk in (1, 4):
+        surface = landscape.loss_surface_2d(loss, params, d1, d2, alphas, betas, chunk_size=chunk)
+        np.testing.assert_allclose(surface, expected, rtol=1e-13)
+    np.testing.assert_allclose(
+        landscape.loss_along(loss, params, d1, alphas[:5]), along, rtol=1e-13
+    )
+
+
 # ------------------------------------------------------------------------------------------------
 # Filter normalization
 # ------------------------------------------------------------------------------------------------
