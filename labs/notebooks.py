@@ -60,12 +60,12 @@ class NotebookContext(LabContext):
     """A :class:`LabContext` that also displays each saved figure when running in a Jupyter kernel."""
 
     def save_figure(self, figure: Any, name: str) -> pathlib.Path:
-        if _in_kernel():
-            from IPython.display import display
+        path = super().save_figure(figure, name)  # writes the PNG, closes the pyplot figure
+        if _in_kernel():  # show the PNG just written (whatever matplotlib backend is active)
+            from IPython.display import Image, display
 
-            display(figure)
-        path = super().save_figure(figure, name)
-        if not _in_kernel():
+            display(Image(filename=str(path)))
+        else:
             self.log(f"(figure saved to {path})")
         return path
 

@@ -221,3 +221,25 @@ def test_a_wrong_return_value_is_explained() -> None:
 
 def test_the_exercises_and_checkers_are_the_same_set() -> None:
     assert set(exercises.EXERCISES) == set(exercises.CHECKERS) == set(CORRECT)
+
+
+LAB_SOLUTIONS = [
+    ("labs.lab_1_4_0_activations", "softmax"),
+    ("labs.lab_1_4_1_backprop", "linear_backward"),
+    ("labs.lab_1_4_1_backprop", "relu_backward"),
+    ("labs.lab_1_4_3_landscape", "filter_normalize"),
+    ("labs.lab_1_4_4_lowrank", "rank_k_approx"),
+    ("labs.lab_1_4_4_lowrank", "lora_forward"),
+    ("labs.lab_1_4_5_distributions", "normal_log_prob"),
+    ("labs.lab_1_4_5_distributions", "kl_normal"),
+]
+
+
+@pytest.mark.parametrize(("module", "name"), LAB_SOLUTIONS)
+def test_the_solution_in_each_lab_passes_its_check(module: str, name: str) -> None:
+    """The function a lab's exercise cell defines (the solution notebook's) passes its checker."""
+    import importlib
+
+    solution = getattr(importlib.import_module(module), name)
+    result = exercises.CHECKERS[name](solution)
+    assert result.passed, result.message
