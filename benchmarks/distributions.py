@@ -9,23 +9,23 @@ from the JSON files):
   ``donated``: the same with ``x`` donated, so XLA writes the result into x's buffer (no fresh 40 MB,
   none of its page faults); torch.distributions.Normal (default ``validate_args``: its support check
   is one more pass over x); distrax.Normal under the same jit.
-- ``Normal.sample``: 10M float32 draws. jaxmath with a threefry key (JAX's default, partitionable
-  threefry since JAX 0.5) and with ``jax_threefry_partitionable=False`` (set in that worker process
-  only): the random bits are ~99% of the time (measured: ``jax.random.bits`` 519 ms of
-  ``jax.random.normal``'s 524 ms), and the non-partitionable threefry generates them about 2x
-  faster on CPU (239 vs 462 ms here under load) at the cost of a different stream and no sharded
-  generation. ``rbg`` / ``unsafe_rbg`` keys were measured slower on this CPU (1002 vs 503 ms;
-  857 vs 462 ms) and are not timed. torch.distributions.Normal.sample (global generator); distrax
-  (threefry).
+- ``Normal.sample``: 10M float32 draws. jaxmath with a threefry key under JAX's default
+  (partitionable) counter layout and, in a worker that sets ``jax_threefry_partitionable=False``
+  for itself, the other layout: either way jaxmath draws exactly ``jax.random.normal``'s numbers,
+  but hashes with an unrolled Threefry-2x32 on CPU (JAX lowers its primitive on CPU as a rolled
+  loop over the round groups: ~5x slower; see ``jaxmath.distributions._threefry2x32``). distrax
+  calls ``jax.random.normal`` (threefry), so it is JAX's own speed on the same numbers.
+  torch.distributions.Normal.sample (global generator).
 - ``Categorical.log_prob``: 1000 classes, 10M int32 class indices: jaxmath's gather
   (``jnp.take`` of the normalised logits); torch.distributions.Categorical (int64 indices, as torch
   requires). distrax's log_prob is a one-hot product over the 1000 classes (10G multiply-adds per
   call, O(K) per value, ~800x slower measured at this size): not timed, it would take the whole budget.
-- ``Categorical.sample``: 10M draws from 1000 classes: jaxmath's inverse-CDF search (a guide table
-  of 4000 buckets, then bisection of the bucket's range: 2-3 gathers per draw instead of a binary
-  search's 10; measured 3x faster than ``jnp.searchsorted``), with both threefry settings;
-  torch.distributions.Categorical.sample (``torch.multinomial`` with replacement). distrax samples by
-  Gumbel-max over all classes (a (10M, 1000) array of noise, 40 GB): not timed.
+- ``Categorical.sample``: 10M draws from 1000 classes: jaxmath's alias method (Walker's table of
+  1000 thresholds and aliases built in ~4 ms, then one uniform and two gathers per draw; the
+  inverse-CDF guide-table search it replaced took 827 ms to the alias method's 173 ms with the same
+  uniforms), with both threefry layouts; torch.distributions.Categorical.sample
+  (``torch.multinomial`` with replacement). distrax samples by Gumbel-max over all classes (a
+  (10M, 1000) array of noise, 40 GB): not timed.
 
 Isolation: each contender in its own worker process (40 MB arrays: interleaving them in one process
 biased timings 1.5x on the issue's machine), alternating; one at a time runs.

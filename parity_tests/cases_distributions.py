@@ -49,7 +49,15 @@ from parity_tests.harness import (
 from parity_tests.inputs import normal, uniform
 
 MODULE = "distributions"
-PROPERTIES = ("mean", "variance", "stddev")
+PROPERTIES = (
+    "mean",
+    "variance",
+    "stddev",
+    "mode",
+    "covariance_matrix",
+    "precision_matrix",
+    "scale_tril",
+)
 DRAWS = 20000
 CHUNKS = 20
 P_VALUE = 1e-3
@@ -293,8 +301,8 @@ FAMILIES = {
         2,
         lambda rng, dtype, shape: (normal(rng, shape, dtype), _positive(rng, shape, dtype)),
         _real_values,
-        ("log_prob", "cdf", "icdf", "entropy", "mean", "variance", "stddev"),
-        ("log_prob", "cdf", "icdf", "entropy", "mean", "variance", "stddev"),
+        ("log_prob", "cdf", "icdf", "entropy", "mean", "variance", "stddev", "mode"),
+        ("log_prob", "cdf", "icdf", "entropy", "mean", "variance", "stddev", "mode"),
         st.norm,
         ("log_prob", "cdf", "icdf", "entropy", "mean", "variance", "stddev"),
     ),
@@ -306,8 +314,8 @@ FAMILIES = {
             (low + _positive(rng, shape, dtype)).astype(dtype),
         ),
         _uniform_values,
-        ("log_prob", "cdf", "icdf", "entropy", "mean", "variance"),
-        ("log_prob", "cdf", "icdf", "entropy", "mean", "variance"),
+        ("log_prob", "cdf", "icdf", "entropy", "mean", "variance", "mode"),
+        ("log_prob", "cdf", "icdf", "entropy", "mean", "variance", "mode"),
         lambda low, high: st.uniform(low, high - low),
         ("log_prob", "cdf", "icdf", "entropy", "mean", "variance"),
     ),
@@ -316,8 +324,8 @@ FAMILIES = {
         1,
         lambda rng, dtype, shape: (_positive(rng, shape, dtype),),
         _positive_values,
-        ("log_prob", "cdf", "icdf", "entropy", "mean", "variance"),
-        ("log_prob", "cdf", "icdf", "entropy", "mean", "variance"),
+        ("log_prob", "cdf", "icdf", "entropy", "mean", "variance", "mode"),
+        ("log_prob", "cdf", "icdf", "entropy", "mean", "variance", "mode"),
         lambda rate: st.expon(scale=1 / rate),
         ("log_prob", "cdf", "icdf", "entropy", "mean", "variance"),
     ),
@@ -326,8 +334,8 @@ FAMILIES = {
         2,
         lambda rng, dtype, shape: (normal(rng, shape, dtype), _positive(rng, shape, dtype)),
         _real_values,
-        ("log_prob", "cdf", "icdf", "entropy", "mean", "variance", "stddev"),
-        ("log_prob", "cdf", "icdf", "entropy", "mean", "variance", "stddev"),
+        ("log_prob", "cdf", "icdf", "entropy", "mean", "variance", "stddev", "mode"),
+        ("log_prob", "cdf", "icdf", "entropy", "mean", "variance", "stddev", "mode"),
         st.laplace,
         ("log_prob", "cdf", "icdf", "entropy", "mean", "variance", "stddev"),
     ),
@@ -339,8 +347,8 @@ FAMILIES = {
             _positive(rng, shape, dtype),
         ),
         _positive_values,
-        ("log_prob", "cdf", "entropy", "mean", "variance"),
-        ("log_prob", "cdf", "entropy", "mean", "variance"),
+        ("log_prob", "cdf", "entropy", "mean", "variance", "mode"),
+        ("log_prob", "cdf", "entropy", "mean", "variance", "mode"),
         lambda a, rate: st.gamma(a, scale=1 / rate),
         ("log_prob", "cdf", "entropy", "mean", "variance"),
         kind="elementwise",
@@ -353,8 +361,8 @@ FAMILIES = {
             _positive(rng, shape, dtype, 0.5, 5.0),
         ),
         _unit_values,
-        ("log_prob", "entropy", "mean", "variance"),
-        ("log_prob", "entropy", "mean", "variance"),
+        ("log_prob", "entropy", "mean", "variance", "mode"),
+        ("log_prob", "entropy", "mean", "variance", "mode"),
         st.beta,
         ("log_prob", "entropy", "mean", "variance"),
         kind="elementwise",
@@ -364,8 +372,8 @@ FAMILIES = {
         1,
         lambda rng, dtype, shape: (_positive(rng, shape, dtype, 0.5, 12.0),),
         _count_values,
-        ("log_prob", "entropy", "mean", "variance"),
-        ("log_prob", "mean", "variance"),
+        ("log_prob", "entropy", "mean", "variance", "mode"),
+        ("log_prob", "mean", "variance", "mode"),
         st.poisson,
         ("log_prob", "entropy", "mean", "variance"),
         discrete=True,
@@ -376,8 +384,8 @@ FAMILIES = {
         1,
         lambda rng, dtype, shape: (uniform(rng, shape, dtype, 0.05, 0.95),),
         _binary_values,
-        ("log_prob", "entropy", "mean", "variance"),
-        ("log_prob", "entropy", "mean", "variance"),
+        ("log_prob", "entropy", "mean", "variance", "mode"),
+        ("log_prob", "entropy", "mean", "variance", "mode"),
         st.bernoulli,
         ("log_prob", "entropy", "mean", "variance"),
         build=lambda cls, probs, **options: cls(probs=probs, **options),
@@ -406,8 +414,8 @@ FAMILIES = {
             ),
         ),
         _class_values,
-        ("log_prob", "entropy", "mean", "variance"),
-        ("log_prob", "entropy", "mean", "variance"),
+        ("log_prob", "entropy", "mean", "variance", "mode"),
+        ("log_prob", "entropy", "mean", "variance", "mode"),
         discrete=True,
     ),
     "Categorical logits": Family(
@@ -429,8 +437,24 @@ FAMILIES = {
             _tril(rng, shape[:-1], shape[-1], dtype),
         ),
         _mvn_values,
-        ("log_prob", "entropy", "mean", "variance"),
-        ("log_prob", "entropy", "mean", "variance"),
+        (
+            "log_prob",
+            "entropy",
+            "mean",
+            "variance",
+            "mode",
+            "covariance_matrix",
+            "precision_matrix",
+        ),
+        (
+            "log_prob",
+            "entropy",
+            "mean",
+            "variance",
+            "mode",
+            "covariance_matrix",
+            "precision_matrix",
+        ),
         _scipy_mvn,
         ("log_prob", "entropy", "mean", "variance"),
         build=lambda cls, loc, tril: cls(loc, scale_tril=tril),
@@ -444,10 +468,24 @@ FAMILIES = {
             _spd(rng, shape[:-1], shape[-1], dtype),
         ),
         _mvn_values,
-        ("log_prob", "entropy"),
-        ("log_prob", "entropy"),
+        ("log_prob", "entropy", "scale_tril", "precision_matrix"),
+        ("log_prob", "entropy", "scale_tril", "precision_matrix"),
         build=lambda cls, loc, cov: cls(loc, covariance_matrix=cov),
         variant_suffix=" (covariance_matrix)",
+        kind="reduction",
+    ),
+    "MultivariateNormal precision": Family(
+        "MultivariateNormal",
+        2,
+        lambda rng, dtype, shape: (
+            normal(rng, shape, dtype),
+            _spd(rng, shape[:-1], shape[-1], dtype),
+        ),
+        _mvn_values,
+        ("log_prob", "entropy", "scale_tril", "covariance_matrix"),
+        ("log_prob", "entropy", "scale_tril", "covariance_matrix"),
+        build=lambda cls, loc, precision: cls(loc, precision_matrix=precision),
+        variant_suffix=" (precision_matrix)",
         kind="reduction",
     ),
     "MixtureSameFamily": Family(
@@ -468,6 +506,7 @@ FAMILY_BATCHES = {
     "Categorical logits": ((5, 4), (2, 4)),
     "MultivariateNormal": ((4, 3), (2, 3, 2)),
     "MultivariateNormal covariance": ((4, 3), (2, 2)),
+    "MultivariateNormal precision": ((4, 3), (2, 2)),
 }
 
 
@@ -503,7 +542,16 @@ def grad_positions(family_key: str, method: str) -> tuple[int, ...]:
     params = tuple(range(family.n_params))
     if family.name == "Categorical" and method in ("mean", "variance"):
         return ()
-    if family_key == "MultivariateNormal covariance":
+    if method == "precision_matrix":
+        # torch's cholesky_inverse / cholesky_solve backward puts gradient on the upper triangle of
+        # scale_tril, which the function never reads (finite differences give 0 there): a
+        # convention, as for the covariance matrix below, not compared.
+        return ()
+    if method == "mode":
+        # Constant, NaN or integer modes (Uniform, Exponential, Poisson, Bernoulli, Categorical)
+        # have no gradient to compare; Beta's torch formula has a 0/0 branch at a, b <= 1.
+        return (0,) if family.name in ("Normal", "Laplace", "MultivariateNormal") else ()
+    if family_key in ("MultivariateNormal covariance", "MultivariateNormal precision"):
         return (0, 2) if method == "log_prob" else ()  # the entropy does not depend on loc
     if family.name == "Gamma" and method == "cdf":
         return (1, 2)
@@ -769,6 +817,26 @@ def _errors_mvn_covariance() -> Iterator[ErrorInput]:
     )
 
 
+def _errors_mvn_precision() -> Iterator[ErrorInput]:
+    loc = np.zeros(2)
+    yield ErrorInput(
+        Sample((loc, np.array([[1.0, 2.0], [2.0, 1.0]]), loc), {}, "indefinite precision"),
+        ValueError,
+        r"precision_matrix must be positive definite \(smallest eigenvalue shown\), got -1.0",
+        upstream_rejects=True,
+        upstream_exception=ValueError,
+        upstream_match="precision_matrix",
+    )
+    yield ErrorInput(
+        Sample((loc, np.array([[1.0, 0.5], [0.0, 1.0]]), loc), {}, "asymmetric precision"),
+        ValueError,
+        r"precision_matrix must be symmetric, got",
+        upstream_rejects=True,
+        upstream_exception=ValueError,
+        upstream_match="precision_matrix",
+    )
+
+
 def _errors_mixture() -> Iterator[ErrorInput]:
     yield ErrorInput(
         Sample((np.zeros(2), np.zeros(3), np.ones(3), np.zeros(1)), {}, "2 weights, 3 components"),
@@ -790,6 +858,7 @@ ERRORS = {
     "Categorical": _errors_categorical,
     "MultivariateNormal": _errors_mvn,
     "MultivariateNormal covariance": _errors_mvn_covariance,
+    "MultivariateNormal precision": _errors_mvn_precision,
     "MixtureSameFamily": _errors_mixture,
 }
 
@@ -1268,6 +1337,26 @@ def scipy_fit_exponential(x: Any) -> Any:
     return _as_dtype(x, (1 / scales).reshape(x.shape[1:]))
 
 
+def _columns(x: Any) -> np.ndarray:
+    return np.asarray(x, np.float64).reshape(len(x), -1).T
+
+
+def scipy_fit_gamma(x: Any) -> Any:
+    fitted = np.array([st.gamma.fit(c, floc=0) for c in _columns(x)])
+    shape, rate = fitted[:, 0], 1 / fitted[:, 2]
+    return _as_dtype(x, shape.reshape(x.shape[1:]), rate.reshape(x.shape[1:]))
+
+
+def scipy_fit_beta(x: Any) -> Any:
+    fitted = np.array([st.beta.fit(c, floc=0, fscale=1)[:2] for c in _columns(x)])
+    return _as_dtype(x, fitted[:, 0].reshape(x.shape[1:]), fitted[:, 1].reshape(x.shape[1:]))
+
+
+def scipy_fit_uniform(x: Any) -> Any:
+    loc, scale = np.array([st.uniform.fit(c) for c in _columns(x)]).T
+    return _as_dtype(x, loc.reshape(x.shape[1:]), (loc + scale).reshape(x.shape[1:]))
+
+
 def numpy_mean(x: Any) -> Any:
     return _as_dtype(x, np.asarray(x, np.float64).mean(0))
 
@@ -1290,6 +1379,13 @@ def fit_samples(kind: str) -> Callable[[np.random.Generator, str], Iterator[Samp
                 x = normal(rng, (n, *shape), dtype)
             elif kind == "positive":
                 x = rng.exponential(2.0, size=(n, *shape)).astype(dtype)
+            elif kind == "gamma":
+                x = rng.gamma(rng.uniform(0.3, 8.0, size=shape), 1.5, size=(n, *shape)).astype(
+                    dtype
+                )
+            elif kind == "unit":
+                a, b = rng.uniform(0.4, 6.0, size=(2, *shape))
+                x = np.clip(rng.beta(a, b, size=(n, *shape)), 1e-6, 1 - 1e-6).astype(dtype)
             elif kind == "binary":
                 x = rng.integers(0, 2, size=(n, *shape)).astype(dtype)
             elif kind == "counts":
@@ -1562,8 +1658,64 @@ def _kl_errors() -> Iterator[ErrorInput]:
     )
 
 
+def _constant_column(value: float) -> ErrorInput:
+    return ErrorInput(
+        Sample((np.array([[value, 0.25], [value, 0.5]]),), {}, "a constant column"),
+        ValueError,
+        rf"x must hold at least two distinct values in every column, got a constant column of "
+        rf"{value!r}",
+    )
+
+
 def fit_rows() -> list[Case]:
     return [
+        Case(
+            "fit_gamma",
+            MODULE,
+            fit_samples("gamma"),
+            references=(Reference("scipy.stats.gamma.fit(floc=0)", scipy_fit_gamma, "numpy"),),
+            error_inputs=lambda: iter(
+                [
+                    ErrorInput(
+                        Sample((np.array([1.0, -1.0]),), {}, "negative"),
+                        ValueError,
+                        r"x must be > 0, got -1.0",
+                    ),
+                    _constant_column(0.75),
+                ]
+            ),
+            call=fit_call("fit_gamma", ("concentration", "rate")),
+            kind="special_function",  # Newton on digamma / trigamma (see THROUGH_DIGAMMA)
+        ),
+        Case(
+            "fit_beta",
+            MODULE,
+            fit_samples("unit"),
+            references=(
+                Reference("scipy.stats.beta.fit(floc=0, fscale=1)", scipy_fit_beta, "numpy"),
+            ),
+            error_inputs=lambda: iter(
+                [
+                    ErrorInput(
+                        Sample((np.array([0.5, 1.0]),), {}, "an observation at 1"),
+                        ValueError,
+                        r"x must lie in \(0, 1\), got 1.0",
+                    ),
+                    _constant_column(0.75),
+                ]
+            ),
+            call=fit_call("fit_beta", ("concentration1", "concentration0")),
+            kind="special_function",
+        ),
+        Case(
+            "fit_uniform",
+            MODULE,
+            fit_samples("normal"),
+            references=(Reference("scipy.stats.uniform.fit", scipy_fit_uniform, "numpy"),),
+            error_inputs=lambda: iter([_constant_column(0.75)]),
+            call=fit_call("fit_uniform", ("low", "high")),
+            kind="reduction",
+        ),
         Case(
             "fit_normal",
             MODULE,

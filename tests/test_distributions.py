@@ -123,8 +123,9 @@ def test_masked_classes_give_minus_inf_log_prob_finite_entropy_and_gradient() ->
 
 
 def test_sampling_never_draws_a_masked_class_even_at_the_end() -> None:
-    """Trailing zero-probability classes: u * total rounding up to the last cumulative value must
-    not select them (the draw is clipped to the last class of positive probability)."""
+    """Trailing zero-probability classes are never drawn (the alias table gives them threshold 0
+    and an alias of positive probability; torch_ref's inverse-CDF search clips to the last class
+    of positive probability)."""
     probs = np.array([0.3, 0.0, 0.7, 0.0, 0.0], np.float32)
     draws = np.asarray(D.Categorical(probs=probs).sample(jax.random.PRNGKey(0), (200_000,)))
     assert set(np.unique(draws)) == {0, 2}
@@ -154,16 +155,148 @@ def test_categorical_log_prob_is_a_gather_not_a_one_hot_product() -> None:
         np.array([0.97, 0.0, 0.01, 0.02, 0.0]),
         scipy.special.softmax(np.random.default_rng(3).standard_normal(1000) * 3),
         np.array([1e-6] * 999 + [1 - 999e-6]),
+        np.array([0.0] * 500 + [0.5, 0.5] + [0.0] * 498),
     ],
-    ids=["uniform", "peaked-masked", "1000-classes", "mass-piled-at-the-end"],
+    ids=["uniform", "peaked-masked", "1000-classes", "mass-piled-at-the-end", "two-of-1000"],
 )
-def test_guided_search_gives_exactly_searchsorted(probs: np.ndarray) -> None:
-    from jaxmath.distributions import _guided_search
+def test_alias_table_reproduces_the_probabilities_exactly(probs: np.ndarray) -> None:
+    """The table's implied mass of class k, (threshold_k + sum of (1 - threshold_j) over buckets j
+    aliasing to k) / K, equals p_k to rounding: float64 to 1e-13, float32 to 2e-6 relative to the
+    largest p (the cumulative sum's order); masked classes get exactly 0."""
+    from jaxmath.distributions import _alias_table
 
-    cumulative = jnp.cumsum(jnp.asarray(probs, jnp.float32))
-    u = jax.random.uniform(jax.random.PRNGKey(0), (100_000,), jnp.float32)
-    expected = jnp.searchsorted(cumulative, u * cumulative[-1], side="right")
-    np.testing.assert_array_equal(jax.jit(_guided_search)(cumulative, u), expected)
+    for dtype, tol in ((np.float64, 1e-13), (np.float32, 2e-6)):
+        with jax.enable_x64(dtype == np.float64):
+            threshold, alias = jax.jit(_alias_table)(jnp.asarray(probs, dtype))
+        threshold, alias = np.asarray(threshold, np.float64), np.asarray(alias)
+        mass = threshold.copy()
+        np.add.at(mass, alias, 1 - threshold)
+        mass /= len(probs)
+        np.testing.assert_allclose(mass, probs, rtol=0, atol=tol * probs.max())
+        assert (mass[probs == 0] == 0).all() and (threshold[probs == 0] == 0).all()
+        assert (probs[alias] > 0).all()
+
+
+@pytest.mark.parametrize("impl", ["threefry2x32", "rbg", "unsafe_rbg"])
+def test_categorical_draws_pass_a_chi_square_test_at_fixed_keys(impl: str) -> None:
+    """200k draws from 1000 classes (and a batch of two rows of 50), every key implementation:
+    chi-square against the exact probabilities, p > 1e-3 at these fixed seeds (deterministic)."""
+    logits = np.random.default_rng(0).standard_normal(1000).astype(np.float32) * 2
+    key = jax.random.key(4, impl=impl)
+    draws = np.asarray(D.Categorical(logits=logits).sample(key, (200_000,)))
+    probs = scipy.special.softmax(logits.astype(np.float64))
+    expected = probs * draws.size
+    counts = np.bincount(draws, minlength=1000)
+    # Pool the classes expected fewer than 5 times into one cell (chi-square's validity rule).
+    small = expected < 5
+    observed = np.append(counts[~small], counts[small].sum())
+    pooled = np.append(expected[~small], expected[small].sum())
+    assert scipy.stats.chisquare(observed, pooled).pvalue > 1e-3
+    rows = np.random.default_rng(1).standard_normal((2, 50))
+    batched = np.asarray(D.Categorical(logits=rows).sample(key, (50_000,)))
+    for row in range(2):
+        counts = np.bincount(batched[:, row], minlength=50)
+        expected = scipy.special.softmax(rows[row]) * len(batched)
+        assert scipy.stats.chisquare(counts, expected).pvalue > 1e-3
+
+
+def test_categorical_sampling_is_not_biased_by_the_bucket_split() -> None:
+    """The bucket j = floor(K u) and the side K u - j come from one uniform: a distribution whose
+    classes each straddle two buckets (K = 3, p = (0.5, 0.25, 0.25)) must still give its exact
+    marginals (1M draws: each frequency within 4 standard errors), also in float64."""
+    probs = np.array([0.5, 0.25, 0.25])
+    for x64 in (False, True):
+        with jax.enable_x64(x64):
+            draws = D.Categorical(probs=jnp.asarray(probs)).sample(jax.random.key(9), (1_000_000,))
+            frequencies = np.bincount(np.asarray(draws), minlength=3) / 1_000_000
+        standard_error = np.sqrt(probs * (1 - probs) / 1_000_000)
+        assert (np.abs(frequencies - probs) < 4 * standard_error).all()
+
+
+# ---- the PRNG: JAX's threefry stream, unrolled on CPU ---------------------------------------------
+
+
+@pytest.mark.parametrize("partitionable", [True, False])
+@pytest.mark.parametrize("shape", [(7,), (10, 3), (1001,), (2, 3, 5)])
+def test_fast_bits_and_draws_equal_jax_random_bit_for_bit(
+    partitionable: bool, shape: tuple[int, ...]
+) -> None:
+    """The unrolled threefry gives jax.random.bits' words under either jax_threefry_partitionable
+    setting (odd sizes included: JAX pads one counter), so Normal, Uniform, Exponential and
+    Laplace draw exactly jax.random's numbers (float32 and float64), only faster on CPU."""
+    from jaxmath.distributions import _random_bits, _threefry_key_data
+
+    key = jax.random.key(11)
+    assert _threefry_key_data(key) is not None  # the fast path is the one tested
+    with jax.threefry_partitionable(partitionable):
+        np.testing.assert_array_equal(
+            jax.jit(_random_bits, static_argnums=(1, 2))(key, shape, 32),
+            jax.random.bits(key, shape, jnp.uint32),
+        )
+        raw = jax.random.PRNGKey(11)  # a raw uint32 key of the default implementation
+        np.testing.assert_array_equal(
+            _random_bits(raw, shape, 32), jax.random.bits(raw, shape, jnp.uint32)
+        )
+        for x64 in (False, True):
+            with jax.enable_x64(x64):
+                dtype = jnp.float64 if x64 else jnp.float32
+                if x64:
+                    np.testing.assert_array_equal(
+                        _random_bits(key, shape, 64), jax.random.bits(key, shape, jnp.uint64)
+                    )
+                pairs = [
+                    (D.Normal(dtype(0), dtype(1)).sample(key, shape), jax.random.normal),
+                    (D.Uniform(dtype(0), dtype(1)).sample(key, shape), jax.random.uniform),
+                    (D.Exponential(dtype(1)).sample(key, shape), jax.random.exponential),
+                ]
+                for ours, theirs in pairs:
+                    np.testing.assert_array_equal(ours, theirs(key, shape, dtype))
+
+
+def test_other_key_implementations_fall_back_to_jax_random() -> None:
+    from jaxmath.distributions import _random_bits, _threefry_key_data
+
+    for impl in ("rbg", "unsafe_rbg"):
+        key = jax.random.key(5, impl=impl)
+        assert _threefry_key_data(key) is None
+        np.testing.assert_array_equal(
+            _random_bits(key, (100,), 32), jax.random.bits(key, (100,), jnp.uint32)
+        )
+    keys = jax.random.split(jax.random.key(0), 3)
+    assert _threefry_key_data(keys) is None  # a batch of keys: jax.random's own error
+    vmapped = jax.vmap(lambda k: D.Normal(0.0, 1.0).sample(k, (4,)))(keys)
+    np.testing.assert_array_equal(vmapped, jax.vmap(lambda k: jax.random.normal(k, (4,)))(keys))
+
+
+@pytest.mark.parametrize("impl", ["threefry2x32", "rbg"])
+def test_continuous_draws_pass_ks_and_moment_tests_at_fixed_keys(impl: str) -> None:
+    """50k draws per distribution, each key implementation: one-sample KS against scipy.stats'
+    exact cdf (p > 1e-3 at these fixed seeds) and the sample mean within 5 standard errors."""
+    key = jax.random.key(21, impl=impl)
+    cases = [
+        (D.Normal(1.5, 2.0), scipy.stats.norm(1.5, 2.0)),
+        (D.Uniform(-1.0, 3.0), scipy.stats.uniform(-1.0, 4.0)),
+        (D.Exponential(0.5), scipy.stats.expon(scale=2.0)),
+        (D.Laplace(-1.0, 0.5), scipy.stats.laplace(-1.0, 0.5)),
+    ]
+    for dist, frozen in cases:
+        draws = np.asarray(dist.sample(key, (50_000,)), np.float64)
+        assert scipy.stats.kstest(draws, frozen.cdf).pvalue > 1e-3, type(dist).__name__
+        assert abs(draws.mean() - frozen.mean()) < 5 * frozen.std() / np.sqrt(draws.size)
+    flips = np.asarray(D.Bernoulli(probs=0.3).sample(key, (50_000,)))
+    assert abs(flips.mean() - 0.3) < 5 * np.sqrt(0.21 / 50_000)
+    mvn = D.MultivariateNormal(
+        jnp.array([1.0, -1.0]), scale_tril=jnp.array([[1.0, 0.0], [0.6, 0.5]])
+    )
+    vectors = np.asarray(mvn.sample(key, (50_000,)), np.float64)
+    np.testing.assert_allclose(np.cov(vectors.T), [[1.0, 0.6], [0.6, 0.61]], atol=0.03)
+
+
+def test_the_library_reads_but_never_sets_the_threefry_flag() -> None:
+    before = jax.config.jax_threefry_partitionable
+    D.Normal(0.0, 1.0).sample(jax.random.key(0), (10,))
+    D.Categorical(logits=jnp.zeros(5)).sample(jax.random.key(0), (10,))
+    assert jax.config.jax_threefry_partitionable == before
 
 
 def test_rows_without_the_generic_jit_test_run_under_jit() -> None:

@@ -35,12 +35,15 @@ __all__ = [
     "Poisson",
     "Uniform",
     "fit_bernoulli",
+    "fit_beta",
     "fit_categorical",
     "fit_exponential",
+    "fit_gamma",
     "fit_laplace",
     "fit_multivariate_normal",
     "fit_normal",
     "fit_poisson",
+    "fit_uniform",
     "kl_divergence",
 ]
 
@@ -205,6 +208,10 @@ class _Distribution:
         with torch.no_grad():
             return self.rsample(generator, sample_shape)
 
+    @property
+    def mode(self) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no mode")
+
     def cdf(self, value: Any) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} has no closed-form cdf")
 
@@ -270,6 +277,10 @@ class Normal(_Distribution):
         return self.loc
 
     @property
+    def mode(self) -> torch.Tensor:
+        return self.loc
+
+    @property
     def variance(self) -> torch.Tensor:
         return self.scale**2
 
@@ -317,6 +328,10 @@ class Uniform(_Distribution):
         return (self.low + self.high) / 2
 
     @property
+    def mode(self) -> torch.Tensor:
+        return torch.full_like(self.high, math.nan)
+
+    @property
     def variance(self) -> torch.Tensor:
         return (self.high - self.low) ** 2 / 12
 
@@ -362,6 +377,10 @@ class Exponential(_Distribution):
         return 1 / self.rate
 
     @property
+    def mode(self) -> torch.Tensor:
+        return torch.zeros_like(self.rate)
+
+    @property
     def variance(self) -> torch.Tensor:
         return self.rate**-2
 
@@ -400,6 +419,10 @@ class Laplace(_Distribution):
 
     @property
     def mean(self) -> torch.Tensor:
+        return self.loc
+
+    @property
+    def mode(self) -> torch.Tensor:
         return self.loc
 
     @property
@@ -456,6 +479,10 @@ class Gamma(_Distribution):
         return self.concentration / self.rate
 
     @property
+    def mode(self) -> torch.Tensor:
+        return ((self.concentration - 1) / self.rate).clamp(min=0)
+
+    @property
     def variance(self) -> torch.Tensor:
         return self.concentration / self.rate**2
 
@@ -501,6 +528,12 @@ class Beta(_Distribution):
     @property
     def mean(self) -> torch.Tensor:
         return self.concentration1 / (self.concentration1 + self.concentration0)
+
+    @property
+    def mode(self) -> torch.Tensor:
+        a, b = self.concentration1, self.concentration0
+        a1, b1 = (a - 1).clamp(min=0), (b - 1).clamp(min=0)
+        return torch.where((a < 1) & (b < 1), torch.ones_like(a), a1 / (a1 + b1))
 
     @property
     def variance(self) -> torch.Tensor:
@@ -582,6 +615,12 @@ class Bernoulli(_Distribution):
         return self.probs
 
     @property
+    def mode(self) -> torch.Tensor:
+        probs = self.probs
+        mode = (probs >= 0.5).to(probs.dtype)
+        return torch.where(probs == 0.5, torch.full_like(probs, math.nan), mode)
+
+    @property
     def variance(self) -> torch.Tensor:
         return self.probs * (1 - self.probs)
 
@@ -652,6 +691,10 @@ class Categorical(_Distribution):
     @property
     def mean(self) -> torch.Tensor:
         return torch.full(self.batch_shape, math.nan, dtype=self.dtype)
+
+    @property
+    def mode(self) -> torch.Tensor:
+        return self.logits.argmax(-1)
 
     @property
     def variance(self) -> torch.Tensor:
@@ -729,6 +772,10 @@ class Poisson(_Distribution):
         return self.rate
 
     @property
+    def mode(self) -> torch.Tensor:
+        return self.rate.floor()
+
+    @property
     def variance(self) -> torch.Tensor:
         return self.rate
 
@@ -767,6 +814,14 @@ class Poisson(_Distribution):
 # ------------------------------------------------------------------------------------------------
 
 
+def _precision_to_scale_tril(precision: torch.Tensor) -> torch.Tensor:
+    """The Cholesky factor of P^-1 without inverting P (torch.distributions' formula)."""
+    flipped = torch.linalg.cholesky_ex(torch.flip(precision, (-2, -1))).L
+    inverse_tril = torch.flip(flipped, (-2, -1)).transpose(-2, -1)
+    identity = torch.eye(precision.shape[-1], dtype=precision.dtype).expand(precision.shape)
+    return torch.linalg.solve_triangular(inverse_tril, identity, upper=False)
+
+
 class MultivariateNormal(_Distribution):
     """The multivariate normal (see jaxmath.distributions.MultivariateNormal)."""
 
@@ -779,17 +834,26 @@ class MultivariateNormal(_Distribution):
         self,
         loc: Any,
         covariance_matrix: Any = None,
+        precision_matrix: Any = None,
         scale_tril: Any = None,
         validate_args: bool | None = None,
     ) -> None:
         self._validate_args = _check_validate_args(validate_args)
-        if (covariance_matrix is None) == (scale_tril is None):
-            raise ValueError(
-                "exactly one of covariance_matrix or scale_tril must be specified, "
-                "got both or neither"
+        given = {
+            name: matrix
+            for name, matrix in (
+                ("covariance_matrix", covariance_matrix),
+                ("precision_matrix", precision_matrix),
+                ("scale_tril", scale_tril),
             )
-        name = "covariance_matrix" if covariance_matrix is not None else "scale_tril"
-        matrix = covariance_matrix if covariance_matrix is not None else scale_tril
+            if matrix is not None
+        }
+        if len(given) != 1:
+            raise ValueError(
+                "exactly one of covariance_matrix, precision_matrix or scale_tril must be "
+                f"specified, got {len(given)}"
+            )
+        ((name, matrix),) = given.items()
         (loc_tensor,) = _float_params(("loc",), (loc,))
         (matrix_tensor,) = _float_params((name,), (matrix,))
         dtype = torch.promote_types(loc_tensor.dtype, matrix_tensor.dtype)
@@ -805,7 +869,7 @@ class MultivariateNormal(_Distribution):
         batch = _broadcast_shapes(
             ("loc", name), (tuple(loc_tensor.shape[:-1]), tuple(matrix_tensor.shape[:-2]))
         )
-        if name == "covariance_matrix":
+        if name in ("covariance_matrix", "precision_matrix"):
             if self._validate_args:
                 detached = matrix_tensor.detach()
                 symmetric = (detached - detached.transpose(-1, -2)).abs() <= (
@@ -819,7 +883,10 @@ class MultivariateNormal(_Distribution):
                     eigenvalues[..., 0] > 0,
                     "be positive definite (smallest eigenvalue shown)",
                 )
-            scale_tril = torch.linalg.cholesky_ex(matrix_tensor).L
+            if name == "covariance_matrix":
+                scale_tril = torch.linalg.cholesky_ex(matrix_tensor).L
+            else:
+                scale_tril = _precision_to_scale_tril(matrix_tensor)
         else:
             scale_tril = matrix_tensor
             if self._validate_args:
@@ -833,6 +900,15 @@ class MultivariateNormal(_Distribution):
     @property
     def covariance_matrix(self) -> torch.Tensor:
         return self.scale_tril @ self.scale_tril.transpose(-1, -2)
+
+    @property
+    def precision_matrix(self) -> torch.Tensor:
+        identity = torch.eye(self.event_shape[0], dtype=self.dtype).expand(self.scale_tril.shape)
+        return torch.cholesky_solve(identity, self.scale_tril, upper=False)
+
+    @property
+    def mode(self) -> torch.Tensor:
+        return self.loc
 
     @property
     def mean(self) -> torch.Tensor:
@@ -1167,3 +1243,67 @@ def fit_poisson(x: Any) -> Poisson:
     x = _float_observations(x)
     _require("x", x, (x >= 0) & (x == x.floor()), "hold non-negative integer counts")
     return Poisson(x.mean(0))
+
+
+def _require_spread(x: torch.Tensor) -> None:
+    values = x.detach().reshape(x.shape[0], -1)
+    constant = (values == values[:1]).all(0)
+    if bool(constant.any()):
+        raise ValueError(
+            "x must hold at least two distinct values in every column, got a constant column "
+            f"of {float(values[0, int(constant.to(torch.int64).argmax())])!r}"
+        )
+
+
+_GAMMA_NEWTON_STEPS = 6
+_BETA_NEWTON_STEPS = 10
+
+
+def fit_gamma(x: Any) -> Gamma:
+    """Maximum-likelihood Gamma by Minka's generalized Newton iteration on the shape (see
+    jaxmath.distributions.fit_gamma: the same start, the same 6 steps)."""
+    x = _float_observations(x, 2)
+    _require("x", x, x > 0, "be > 0")
+    _require_spread(x)
+    mean = x.mean(0)
+    mean_log = x.log().mean(0)
+    s = mean.log() - mean_log
+    shape = (3 - s + ((s - 3) ** 2 + 24 * s).sqrt()) / (12 * s)
+    for _ in range(_GAMMA_NEWTON_STEPS):
+        gradient = mean_log - mean.log() + shape.log() - torch.digamma(shape)
+        curvature = shape**2 * (1 / shape - torch.polygamma(1, shape))
+        shape = 1 / (1 / shape + gradient / curvature)
+    return Gamma(shape, shape / mean)
+
+
+def fit_beta(x: Any) -> Beta:
+    """Maximum-likelihood Beta by Newton's method on the two digamma equations in
+    (log a, log b) from the method of moments (see jaxmath.distributions.fit_beta: 10 steps)."""
+    x = _float_observations(x, 2)
+    _require("x", x, (x > 0) & (x < 1), "lie in (0, 1)")
+    _require_spread(x)
+    mean_log, mean_log1m = x.log().mean(0), torch.log1p(-x).mean(0)
+    mean = x.mean(0)
+    variance = ((x - mean) ** 2).mean(0)
+    common = mean * (1 - mean) / variance - 1
+    a, b = mean * common, (1 - mean) * common
+    for _ in range(_BETA_NEWTON_STEPS):
+        digamma_total = torch.digamma(a + b)
+        residual_a = torch.digamma(a) - digamma_total - mean_log
+        residual_b = torch.digamma(b) - digamma_total - mean_log1m
+        shared = torch.polygamma(1, a + b)
+        j_aa, j_ab = (torch.polygamma(1, a) - shared) * a, -shared * b
+        j_ba, j_bb = -shared * a, (torch.polygamma(1, b) - shared) * b
+        determinant = j_aa * j_bb - j_ab * j_ba
+        step_a = (j_bb * residual_a - j_ab * residual_b) / determinant
+        step_b = (j_aa * residual_b - j_ba * residual_a) / determinant
+        a, b = a * torch.exp(-step_a), b * torch.exp(-step_b)
+    return Beta(a, b)
+
+
+def fit_uniform(x: Any) -> Uniform:
+    """Maximum-likelihood Uniform: the smallest and largest observation (see
+    jaxmath.distributions.fit_uniform)."""
+    x = _float_observations(x, 2)
+    _require_spread(x)
+    return Uniform(x.amin(0), x.amax(0))
