@@ -460,3 +460,27 @@ def test_muon_refuses_a_bias_at_init_and_runs_inside_multi_transform(package: An
         )
         updates, _ = opt.update(params, opt.init(params), params)
         assert updates["W"].shape == (3, 2) and updates["b"].shape == (2,)
+
+
+@pytest.mark.parametrize("name", ["Adafactor", "Muon"])
+def test_zero_and_huge_gradients_stay_finite_and_equal_torch(name: str) -> None:
+    """Extremes: all-zero gradients (Adafactor's estimates clamp at eps1^2, Muon's norm at eps) and
+    gradients of 1e30 (Adafactor's update is clipped by d, Muon's normalised): finite, as torch."""
+    rng = np.random.default_rng(3)
+    params = {"w": rng.normal(size=(4, 3)), "v": rng.normal(size=(3, 5))}
+    for scale in (0.0, 1e30):
+        grads = jax.tree.map(lambda p, scale=scale: scale * np.ones_like(p), params)
+        opt = getattr(jo, name)(lr=0.01)
+        state, ours = opt.init(params), params
+        for _ in range(2):
+            updates, state = opt.update(grads, state, ours)
+            ours = jo.apply_updates(ours, updates)
+        tensors = {key: torch.tensor(value) for key, value in params.items()}
+        reference = getattr(torch.optim, name)(list(tensors.values()), lr=0.01)
+        for _ in range(2):
+            for key, tensor in tensors.items():
+                tensor.grad = torch.tensor(grads[key])
+            reference.step()
+        for key in params:
+            assert np.all(np.isfinite(np.asarray(ours[key])))
+            np.testing.assert_allclose(np.asarray(ours[key]), tensors[key].numpy(), rtol=1e-12)
