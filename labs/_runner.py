@@ -491,7 +491,9 @@ def _is_scalar(value: Any) -> bool:
 
 def _cell(value: Any) -> str:
     """A table cell: numbers right-aligned with 4 significant digits, text escaped."""
-    if isinstance(value, bool) or value is None:
+    if value is None:
+        return "<td>-</td>"  # no value (a threshold never reached, a lab that stopped early)
+    if isinstance(value, bool):
         return f"<td>{_escape(value)}</td>"
     if isinstance(value, int | float):
         return f'<td class="number">{_escape(_metric_text(value))}</td>'

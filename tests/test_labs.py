@@ -399,7 +399,7 @@ def test_index_html_renders_row_lists_as_tables_figures_and_the_parity_link(
                 {"layer": "b1", "vs jax.grad": 0.0, "vs central differences": 2e-9},
             ],
             "optimizers": {
-                "sgd": {"final_loss": 0.5, "steps": 100},
+                "sgd": {"final_loss": 0.5, "steps": None},  # None: never reached
                 "adam": {"final_loss": 0.1, "steps": 100},
             },
             "curve": list(range(50)),
@@ -412,6 +412,7 @@ def test_index_html_renders_row_lists_as_tables_figures_and_the_parity_link(
     assert "<th>layer</th><th>vs jax.grad</th><th>vs central differences</th>" in page
     assert "<th>W1</th>" not in page and "<td>W1</td>" in page and ">1.5e-10<" in page
     assert "<th>name</th><th>final_loss</th><th>steps</th>" in page and "<th>adam</th>" in page
+    assert '<th>sgd</th><td class="number">0.5</td><td>-</td>' in page
     assert "50 values: 0, 1, 2, ..., 49" in page and "nested.b" in page
     assert "text &lt;b&gt;" in page and "text <b>" not in page
     assert "python -m parity_tests.report --out" in page and 'href="parity/' not in page
