@@ -22,8 +22,8 @@ Problems (each written once on operators, with ``xp`` = jax.numpy or torch for t
 The options cover line_search_fn None and 'strong_wolfe', history_size below the iteration count
 (eviction), max_iter and max_eval limits (max_iter = 1 leaves the line search no evaluation to
 spend: torch's fallback bracket), tolerance_grad met at the start (no iteration) and a large
-tolerance_change (lack-of-progress stop), and two or three consecutive minimize calls against as
-many ``step`` calls. Line-search branches reached (traced on torch_ref): extrapolation, Armijo
+tolerance_change (lack-of-progress stop), max_iter = 0 and lr = 0, and two or three consecutive
+minimize calls against as many ``step`` calls. Line-search branches reached (traced on torch_ref): extrapolation, Armijo
 failure and the gtd >= 0 bracket (float64), the zoom's replace-high, flip and 10 % safeguard moves,
 cubic fits with x1 > x2. Two settings run in float64 only (``FLOAT64_ONLY``, reason there).
 
@@ -253,6 +253,9 @@ LBFGS_SETTINGS: list[tuple[str, dict[str, Any]]] = [
         {"line_search_fn": "strong_wolfe", "lr": 10.0, "max_iter": 6, "history_size": 2},
     ),
     ("rosenbrock", {"lr": 0.02, "max_iter": 8, "steps": 2}),
+    ("bowl-dict", {"max_iter": 0, "steps": 2}),  # no iteration: one evaluation per call
+    # t = 0: the extrapolation's cubic through two equal points is NaN, torch takes the midpoint
+    ("bowl-list", {"lr": 0.0, "line_search_fn": "strong_wolfe", "max_iter": 3}),
 ]
 
 
