@@ -777,3 +777,143 @@ def plot_svd_analysis(
 
 
 __all__ += ["plot_svd_analysis"]
+
+
+# ---- optimizer comparison ----
+
+
+def plot_optimizer_comparison(
+    steps: Any,
+    final_losses: Any,
+    optimizers: Sequence[str],
+    problems: Sequence[str],
+    title: str = "",
+) -> Figure:
+    """Steps to a loss threshold and final loss, one row per optimizer and one column per problem.
+
+    Args:
+        steps: shape (len(optimizers), len(problems)): steps the optimizer took to reach the
+            problem's threshold; NaN where it never did (drawn grey, marked "-").
+        final_losses: the same shape: the loss after the last step (NaN or inf: diverged, "div").
+            Drawn as log10 of (loss - the column's smallest loss + 1e-12), so problems whose
+            minimum is not 0 (a saddle's -1/4) compare on one scale; the numbers printed are the
+            losses themselves.
+        optimizers, problems: the row and column labels.
+
+    Returns:
+        A Figure with two heat maps (steps on a log colour scale, final loss), each cell labelled.
+    """
+    steps = np.asarray(steps, dtype=float)
+    final_losses = np.asarray(final_losses, dtype=float)
+    shape = (len(optimizers), len(problems))
+    for name, array in (("steps", steps), ("final_losses", final_losses)):
+        if array.shape != shape:
+            raise ValueError(
+                f"{name} must have shape (len(optimizers), len(problems)) = {shape}, "
+                f"got {array.shape}"
+            )
+    height = 1.2 + 0.32 * len(optimizers)
+    figure, (steps_axes, loss_axes) = _figure(
+        ncols=2, width=1.3 + 1.25 * len(problems), height=height
+    )
+    finite = np.isfinite(final_losses)
+    floor = np.where(finite, final_losses, np.inf).min(axis=0, initial=np.inf)
+    floor = np.where(np.isfinite(floor), floor, 0.0)
+    shown_loss = np.where(finite, np.log10(np.maximum(final_losses - floor, 0.0) + 1e-12), np.nan)
+    panels = (
+        (steps_axes, np.log10(steps), "steps to threshold (log10 colour)", "viridis_r"),
+        (loss_axes, shown_loss, "final loss (colour: log10 of loss - best)", "magma_r"),
+    )
+    for axes, shown, panel_title, cmap in panels:
+        colormap = _colormap(cmap, bad="0.85")
+        axes.imshow(np.ma.masked_invalid(shown), cmap=colormap, aspect="auto")
+        axes.set_xticks(np.arange(len(problems)), list(problems), rotation=20, ha="right")
+        axes.set_yticks(np.arange(len(optimizers)), list(optimizers))
+        axes.set_title(panel_title, fontsize="medium")
+    for row in range(shape[0]):
+        for column in range(shape[1]):
+            count = steps[row, column]
+            loss = final_losses[row, column]
+            steps_axes.text(
+                column,
+                row,
+                "-" if np.isnan(count) else f"{count:.0f}",
+                ha="center",
+                va="center",
+                fontsize="small",
+            )
+            loss_axes.text(
+                column,
+                row,
+                f"{loss:.2g}" if np.isfinite(loss) else "div",
+                ha="center",
+                va="center",
+                fontsize="small",
+            )
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+def _colormap(name: str, bad: str) -> Any:
+    """matplotlib's colormap ``name`` with ``bad`` (masked, NaN) cells in that colour."""
+    import matplotlib
+
+    return matplotlib.colormaps[name].with_extremes(bad=bad)
+
+
+def plot_lr_schedules(
+    curves: Mapping[str, Any],
+    momentum: Mapping[str, Any] | None = None,
+    ncols: int = 4,
+    title: str = "",
+) -> Figure:
+    """One small panel per learning-rate schedule: lr against the step (and its momentum cycle).
+
+    Args:
+        curves: schedule label -> lr at steps 0, 1, ..., shape (steps,).
+        momentum: label -> the momentum (or beta1) schedule of the same length, drawn dashed on a
+            right-hand axis (torch's CyclicLR and OneCycleLR cycle it); optional.
+        ncols: panels per row.
+
+    Returns:
+        A Figure with ``len(curves)`` axes in rows of ``ncols``.
+    """
+    if not curves:
+        raise ValueError("curves must hold at least one schedule, got none")
+    if ncols < 1:
+        raise ValueError(f"ncols must be >= 1, got {ncols}")
+    momentum = dict(momentum or {})
+    unknown = sorted(set(momentum) - set(curves))
+    if unknown:
+        raise ValueError(f"momentum has labels that curves lacks: {unknown}")
+    rows = -(-len(curves) // ncols)
+    figure = Figure(figsize=(3.4 * ncols, 2.5 * rows), layout="constrained")
+    grid = figure.subplots(rows, ncols, squeeze=False)
+    for index, (label, values) in enumerate(curves.items()):
+        axes = grid[index // ncols][index % ncols]
+        values = _one_dimensional(f"curves[{label!r}]", values)
+        axes.plot(np.arange(len(values)), values, color="C0", linewidth=1.4)
+        axes.set_title(label, fontsize="small")
+        axes.set_xlabel("step", fontsize="small")
+        axes.set_ylabel("lr", fontsize="small", color="C0")
+        axes.tick_params(labelsize="x-small")
+        if label in momentum:
+            second = _one_dimensional(f"momentum[{label!r}]", momentum[label])
+            if second.shape != values.shape:
+                raise ValueError(
+                    f"momentum[{label!r}] must have the shape of curves[{label!r}] "
+                    f"{values.shape}, got {second.shape}"
+                )
+            twin = axes.twinx()
+            twin.plot(np.arange(len(second)), second, "--", color="C1", linewidth=1.0)
+            twin.set_ylabel("momentum", fontsize="small", color="C1")
+            twin.tick_params(labelsize="x-small")
+    for index in range(len(curves), rows * ncols):
+        grid[index // ncols][index % ncols].set_visible(False)
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+__all__ += ["plot_lr_schedules", "plot_optimizer_comparison"]
