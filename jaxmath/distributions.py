@@ -11,10 +11,16 @@ with ``jax.grad`` through its parameters. Methods follow torch 2.13's ``torch.di
   ``torch_ref`` takes a ``torch.Generator``); the result has shape
   ``sample_shape + batch_shape + event_shape``. ``rsample`` (reparameterized, differentiable in the
   parameters) exists where torch has it: Normal, MultivariateNormal, Uniform, Exponential, Laplace,
-  Beta, Gamma. Sampling works with any key implementation. On CPU the random bits dominate the
-  cost, and JAX's default (partitionable) threefry makes them ~2x slower than with
-  ``jax.config.update("jax_threefry_partitionable", False)`` (a global flag, left to the user: it
-  changes the stream); ``rbg`` keys were slower still (``benchmarks/distributions.py``).
+  Beta, Gamma. ``mode`` where torch has one (not MixtureSameFamily).
+- The PRNG: sampling works with a key of any implementation. A threefry key (JAX's default) gives
+  exactly the numbers of ``jax.random.normal`` / ``uniform`` / ``exponential`` (bit for bit, in
+  either of JAX's counter layouts, read from ``jax_threefry_partitionable`` and never set), but on
+  CPU the threefry hash is computed by an unrolled Threefry-2x32 (``_threefry2x32``): JAX lowers
+  its own primitive on CPU as a rolled loop over the round groups, ~5x slower, and the bits are
+  most of a sampler's time (10M float32 normals: ~140 ms instead of ~380 ms, load ~10). Other
+  platforms use JAX's primitive (``jax.lax.platform_dependent``); other key implementations
+  (``rbg``, ``unsafe_rbg``) and batches of keys go through ``jax.random`` unchanged. Gamma, Beta
+  and Poisson draw with ``jax.random.gamma`` / ``poisson`` (rejection samplers; not accelerated).
 - Constructors take the parameters in torch's positional order, broadcast them against each other
   (the batch shape is their broadcast shape) and promote them to one floating-point dtype.
 
@@ -40,7 +46,7 @@ Where upstreams disagree:
 - Normal ``log_prob`` is written as ``-z**2/2 - log(scale) - log(2 pi)/2`` with ``z = (x - loc)/scale``;
   torch squares the scale first, which underflows at ``scale = 1e-30`` in float32 (NaN at ``x = loc``).
 - distrax's Categorical ``log_prob`` is a one-hot product over all classes (O(K) per value); ours is a
-  gather (O(1)), and sampling is an inverse-CDF binary search, not Gumbel-max.
+  gather (O(1)), and sampling is by an alias table (O(1) per draw), not Gumbel-max.
 """
 
 from __future__ import annotations

@@ -649,7 +649,12 @@ class Bernoulli(_Distribution):
 
 
 class Categorical(_Distribution):
-    """The categorical distribution (see jaxmath.distributions.Categorical)."""
+    """The categorical distribution (see jaxmath.distributions.Categorical).
+
+    ``sample`` is an inverse-CDF search (``torch.searchsorted`` of the cumulative probabilities),
+    not jaxmath's alias table: both are exact samplers of the same distribution (the parity rows
+    compare their draws by chi-square tests), and torch's ``searchsorted`` is a fast kernel.
+    """
 
     _param_names = ("logits",)
     support = "integer_interval"
