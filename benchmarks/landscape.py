@@ -5,7 +5,8 @@
 ``theta + a d1 + b d2``:
 
 - ``jaxmath.loss_surface_2d``: one jitted program, ``lax.map`` over the points in chunks of
-  ``default_chunk_size()`` (1 on CPU), ``shard_map`` over the devices;
+  ``default_chunk_size()`` (1 on CPU; two chunks per step on CPU, evaluated as independent copies
+  that XLA's CPU runtime overlaps), ``shard_map`` over the devices;
 - ``jax.jit per point``: a Python loop calling a jitted ``loss(theta + a d1 + b d2)`` per point
   (what one writes first in JAX), results stacked at the end;
 - ``torch no_grad loop``: the original ``plot_surface.py`` way, a Python loop setting the weights and
@@ -13,6 +14,14 @@
 
 Work: 2 N sum(n_in n_out) FLOPs per point (the matmuls; 568 GFLOP for the whole grid), against the
 float32 matmul rate measured in the same run; the floor is that work at that rate.
+
+Second opinion, robust to other load on the machine (the quality columns, measured once per contender
+in its worker's setup): ``gflop_per_cpu_s``, the grid's FLOPs over the CPU time (user + system, all
+threads) of one grid, and ``of_matmul_per_cpu_s``, that over the same per-CPU-second rate of a 2048^3
+``jnp.dot`` in the same worker. On a shared machine wall time measures the scheduler: under a load
+average of 15-20 on 2 cores a process with 4 busy threads (the per-point loop, whose asynchronous
+dispatch overlaps two points) gets more of the CPUs than one with 3, and the wall-time ranking
+followed the thread counts while the CPU-time rates were within 5% of each other.
 
 **Hessian** (``landscape_hessian``; ``python -m benchmarks landscape`` runs both benchmarks of this
 module, ``python -m benchmarks landscape_hessian`` this one alone): the same model at equal
@@ -31,11 +40,13 @@ slow each other when interleaved in one process (see benchmarks/backprop.py).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Mapping
+import pathlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from benchmarks._harness import Benchmark, Contender, Trial
+from benchmarks._harness import Benchmark, Contender, Trial, block
 
 SIZES = (64, 256, 256, 10)
 SAMPLES = 2000
@@ -84,15 +95,64 @@ def _coefficients(params: Mapping[str, Any]) -> Any:
     return np.linspace(-1.0, 1.0, params["grid"]).astype(np.float32)
 
 
+@contextlib.contextmanager
+def _setups_one_at_a_time() -> Iterator[None]:
+    """The harness sets its worker processes up in parallel; the CPU-time quality of one would
+    count the others' compilation on the same cores, so each grid setup holds a file lock."""
+    import fcntl
+    import tempfile
+
+    path = pathlib.Path(tempfile.gettempdir()) / "jaxmath-benchmarks-landscape-setup.lock"
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _cpu_seconds(run: Any) -> float:
+    """User + system CPU seconds of this process (every thread) for one blocked call of ``run``."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    block(run())
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def _cpu_quality(run: Any, params: Mapping[str, Any]) -> dict[str, float]:
+    """The load-robust second opinion, measured once in setup: GFLOP per CPU-second of one grid,
+    and that over the same per-CPU-second rate of the harness's matmul probe (a 2048^3 jnp.dot,
+    best of 3) in this worker. Other processes on the machine stretch wall time, not CPU time, so
+    these stay meaningful when the wall-time columns are the scheduler's."""
+    import jax
+    import jax.numpy as jnp
+
+    grid_rate = _grid_work(params)["flops"] / _cpu_seconds(run) / 1e9
+    size = 2048 if jax.default_backend() == "cpu" else 8192
+    a = jax.random.normal(jax.random.PRNGKey(0), (size, size), jnp.float32)
+    matmul = jax.jit(jnp.dot)
+    block(matmul(a, a))
+    probe_rate = 2.0 * size**3 / min(_cpu_seconds(lambda: matmul(a, a)) for _ in range(3)) / 1e9
+    return {"gflop_per_cpu_s": grid_rate, "of_matmul_per_cpu_s": grid_rate / probe_rate}
+
+
+@_setups_one_at_a_time()
 def _jaxmath_grid(params: Mapping[str, Any]) -> Trial:
     from jaxmath import landscape
 
     mlp, _, _, loss, d1, d2 = _jax_problem(params)
     alphas = _coefficients(params)
-    landscape.loss_surface_2d(loss, mlp, d1, d2, alphas, alphas)  # compile (untimed)
-    return Trial(run=lambda: landscape.loss_surface_2d(loss, mlp, d1, d2, alphas, alphas))
+
+    def run() -> Any:
+        return landscape.loss_surface_2d(loss, mlp, d1, d2, alphas, alphas)
+
+    block(run())  # compile and run once (untimed), finished before the CPU time is taken
+    return Trial(run=run, quality=_cpu_quality(run, params))
 
 
+@_setups_one_at_a_time()
 def _jit_per_point(params: Mapping[str, Any]) -> Trial:
     import jax
     import jax.numpy as jnp
@@ -109,7 +169,7 @@ def _jit_per_point(params: Mapping[str, Any]) -> Trial:
     def run() -> Any:
         return jnp.stack([point(a, b) for a in alphas for b in alphas]).reshape(len(alphas), -1)
 
-    return Trial(run=run)
+    return Trial(run=run, quality=_cpu_quality(run, params))
 
 
 def _torch_problem(params: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -145,6 +205,7 @@ def _torch_loss(layers: list[tuple[Any, Any]], x: Any, y: Any) -> Any:
     return F.cross_entropy(hidden, y)
 
 
+@_setups_one_at_a_time()
 def _torch_loop(params: Mapping[str, Any]) -> Trial:
     import torch
 
@@ -163,7 +224,7 @@ def _torch_loop(params: Mapping[str, Any]) -> Trial:
                     surface[i, j] = _torch_loss(moved, x, y)
         return surface
 
-    return Trial(run=run)
+    return Trial(run=run, quality=_cpu_quality(run, params))
 
 
 GRID_BENCHMARK = Benchmark(
