@@ -217,7 +217,7 @@ def test_categorical_sampling_is_not_biased_by_the_bucket_split() -> None:
 
 
 @pytest.mark.parametrize("partitionable", [True, False])
-@pytest.mark.parametrize("shape", [(7,), (10, 3), (1001,), (2, 3, 5)])
+@pytest.mark.parametrize("shape", [(7,), (10, 3)])  # odd (JAX pads a counter), 2-d
 def test_fast_bits_and_draws_equal_jax_random_bit_for_bit(
     partitionable: bool, shape: tuple[int, ...]
 ) -> None:
