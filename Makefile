@@ -19,7 +19,7 @@ STAMP := $(VENV)/.installed
 OUT ?= outputs
 export OMP_WAIT_POLICY ?= PASSIVE
 
-JOBS ?= 1
+JOBS ?= 2
 .PHONY: labs test lint benchmarks parity-report report notebooks clean
 
 $(STAMP): pyproject.toml

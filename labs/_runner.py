@@ -56,7 +56,10 @@ import labs
 from labs._registry import LABS, Lab, LabContext, _progress_visible
 
 SUMMARY_METRICS = 4  # metrics shown per lab in summary.md when the lab names no key_metrics
-DEFAULT_JOBS = 1  # labs at once in ``run``
+#: Labs at once in ``run``: two on a machine with two cores or more. A lab is mostly one busy thread
+#: (Python, XLA compilation, small ops), so a second lab uses the second core; each lab's printout is
+#: then buffered and shown whole when it ends (``--jobs 1`` streams it, with progress bars).
+DEFAULT_JOBS = min(2, os.cpu_count() or 1)
 
 
 @dataclasses.dataclass(frozen=True)
