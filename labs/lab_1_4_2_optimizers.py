@@ -531,8 +531,23 @@ if __name__ == "__main__":
 # %%
 #: Per optimizer, the lr of the grid 1e-4 .. 1 (half-decades) that reached loss 0.1 in the fewest
 #: of 400 full-batch steps on two moons (else the lowest final loss), from
-#: ``tune_mlp_learning_rates()`` at the default size; an optimizer not listed uses its torch default.
-MLP_LR: dict[str, float] = {}
+#: ``tune_mlp_learning_rates()`` at the default size (run on 2026-12-01); an optimizer not listed
+#: uses its torch default.
+MLP_LR: dict[str, float] = {
+    "SGD": 1.0,
+    "ASGD": 1.0,
+    "Adadelta": 1.0,
+    "Adafactor": 10**-0.5,
+    "Adagrad": 10**-0.5,
+    "Adam": 10**-0.5,
+    "AdamW": 10**-1.5,
+    "Adamax": 0.1,
+    "Muon": 0.1,
+    "NAdam": 10**-0.5,
+    "RAdam": 1.0,
+    "RMSprop": 10**-1.5,
+    "Rprop": 0.01,
+}
 MLP_THRESHOLD = 0.1
 MLP_GRID = tuple(float(10.0**exponent) for exponent in np.arange(-4.0, 0.01, 0.5))
 
