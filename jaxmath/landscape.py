@@ -77,16 +77,17 @@ EIG_METHODS = ("lanczos", "power")
 TRACE_METHODS = ("hutchinson", "hutch++")
 #: Added to a filter's direction norm before dividing, as net_plotter.normalize_direction does.
 NORM_EPS = 1e-10
-#: Grid points per lax.map step by backend when chunk_size is None: on CPU one point at a time (each
-#: point's matmuls already use every core, and a vmapped chunk turns them into slower batched
-#: matmuls); on accelerators a wide vmap fills the device.
+#: Grid points per chunk by backend when chunk_size is None: on CPU one point (each point's
+#: matmuls already use every core, and a vmapped chunk turns them into slower batched matmuls); on
+#: accelerators a wide vmap fills the device.
 DEFAULT_CHUNK_SIZES = {"cpu": 1, "gpu": 64, "tpu": 64}
 #: Chunks evaluated side by side in each lax.map step, as independent copies of the loss (not a
 #: vmap): XLA's CPU runtime runs independent operations concurrently, so while one point runs
 #: its small serial operations (bias, ReLU, the loss on (N, 10)) the other's matmul fills the
-#: other core. Measured on the 41 x 41 benchmark grid, 2 cores: 187 GFLOP/s with 2 streams vs
-#: 178 with 1 (a per-point jitted loop: 176; the 2048^3 matmul probe: 196); 4 streams: 183. On an
-#: accelerator the chunk's vmap already fills the device: 1.
+#: other core. Measured on a 40 x 40 grid of the benchmark's MLP, 2 cores: 187 GFLOP/s with 2
+#: streams vs 178 with 1 (a per-point jitted loop: 176; the 2048^3 matmul probe: 196); 4 streams:
+#: 183; in the benchmark (41 x 41) 2-5% ahead of the per-point loop. On an accelerator the
+#: chunk's vmap already fills the device: 1.
 GRID_STREAMS = {"cpu": 2}
 _MESH_AXIS = "grid"
 
@@ -428,8 +429,8 @@ def loss_surface_2d(
     ``chunk_size`` (each chunk a ``vmap``), so memory is bounded by a few chunks' activations
     whatever the grid size. On CPU each ``lax.map`` step evaluates two chunks as independent copies
     of the loss (:data:`GRID_STREAMS`), which XLA's CPU runtime runs concurrently: one point's small
-    serial operations then overlap the other's matmuls (5% faster than one chunk per step, and than
-    a Python loop over a jitted per-point loss, on the 41 x 41 benchmark grid). The rows (alphas)
+    serial operations then overlap the other's matmuls (2-5% faster than one chunk per step, and
+    than a Python loop over a jitted per-point loss, on the benchmark's grid). The rows (alphas)
     are split over every device ``jax.devices()`` lists with ``jax.shard_map`` on a one-axis mesh;
     with ``len(alphas)`` a multiple of the device count the result stays sharded by rows across the
     devices (``result.sharding``), otherwise the padding rows are dropped and XLA gathers the
