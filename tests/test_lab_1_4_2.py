@@ -80,6 +80,15 @@ def test_figures_and_one_row_per_optimizer_and_problem(quick_run: tuple) -> None
     assert metrics["rosenbrock/Adam/final_loss"] < 1e-3
 
 
+@pytest.fixture
+def lab_numerics() -> Any:
+    """The lab's own numerics: it runs in a process of its own, without the suite's x64 mode and
+    "highest" matmul precision (conftest.py); the retraining must too (at a tuned, near-unstable lr
+    a float64 bias correction or a float32-exact matmul ends the MLP's training 20% away)."""
+    with jax.enable_x64(False), jax.default_matmul_precision("default"):
+        yield
+
+
 def _retrain_test_function(row: dict[str, Any]) -> np.ndarray:
     """The row's run again: ``descend`` (a plain jitted scan) at the row's lr."""
     name, options = lab.optimizers()[row["optimizer"]]
@@ -103,7 +112,7 @@ def _retrain_test_function(row: dict[str, Any]) -> np.ndarray:
     ],
 )
 def test_a_test_function_row_is_what_training_at_its_lr_gives(
-    quick_run: tuple, problem: str, label: str
+    quick_run: tuple, lab_numerics: None, problem: str, label: str
 ) -> None:
     row = next(
         r for r in quick_run[1]["comparison"] if (r["problem"], r["optimizer"]) == (problem, label)
@@ -118,8 +127,11 @@ def test_a_test_function_row_is_what_training_at_its_lr_gives(
 
 
 @pytest.mark.parametrize("label", ["Adam", "Adafactor"])
-def test_an_mlp_row_is_what_training_at_its_lr_gives(quick_run: tuple, label: str) -> None:
-    """Retrained leaf by leaf (the lab steps elementwise optimizers on the raveled vector)."""
+def test_an_mlp_row_is_what_training_at_its_lr_gives(
+    quick_run: tuple, lab_numerics: None, label: str
+) -> None:
+    """Retrained leaf by leaf (the lab steps elementwise optimizers on the raveled vector: the same
+    numbers up to rounding, which the tuned lr amplifies to ~1e-3 over the run)."""
     row = next(
         r for r in quick_run[1]["comparison"] if (r["problem"], r["optimizer"]) == ("mlp", label)
     )
@@ -127,7 +139,7 @@ def test_an_mlp_row_is_what_training_at_its_lr_gives(quick_run: tuple, label: st
     initial, x, y, _, _, steps = lab.mlp_setup(ctx)
     params, losses = lab.train_mlp(lab.mlp_optimizer(label, row["lr"]), initial, x, y, steps)
     final = lab.evaluate(params, x, y, x, y)[0]
-    np.testing.assert_allclose(row["final_loss"], float(final), rtol=2e-4)
+    np.testing.assert_allclose(row["final_loss"], float(final), rtol=2e-3)
     curve = np.append(np.asarray(losses), float(final))
     assert row["steps_to_threshold"] == lab.steps_to(curve, lab.MLP_THRESHOLD)
 
