@@ -94,6 +94,7 @@ if __name__ == "__main__":
 # the fewest steps among the runs that end finite (if none reaches it, the one with the lowest
 # final loss). L-BFGS takes lr 1 with a strong-Wolfe line search (one iteration per step, several
 # loss evaluations each). Muon only takes matrices: its parameter is the point as a (1, 2) matrix.
+# (`--quick` compares a subset, `QUICK_OPTIMIZERS`: compiling is most of this lab's time.)
 #
 # Look at the table for which optimizers tolerate a badly conditioned valley (Rosenbrock, the
 # quadratic with $\kappa = 100$) and which ones stall near the saddle.
@@ -174,6 +175,19 @@ def optimizers() -> dict[str, tuple[str, dict[str, Any]]]:
         if name == "SGD":
             table["SGD momentum 0.9"] = ("SGD", {"momentum": 0.9})
             table["SGD Nesterov 0.9"] = ("SGD", {"momentum": 0.9, "nesterov": True})
+    return table
+
+
+#: The --quick run's subset (compilation, ~0.6 s per optimizer, is most of the lab's time): one of
+#: each kind, the shape-aware ones included. The default run compares them all.
+QUICK_OPTIMIZERS = ("SGD", "SGD momentum 0.9", "Adam", "RMSprop", "Rprop", "Adafactor", "Muon")
+
+
+def compared(ctx: LabContext) -> dict[str, tuple[str, dict[str, Any]]]:
+    """The optimizers this run compares: all of :func:`optimizers`, or the quick subset."""
+    table = optimizers()
+    if ctx.quick:
+        table = {label: spec for label, spec in table.items() if label in QUICK_OPTIMIZERS}
     return table
 
 
@@ -302,7 +316,7 @@ def compare_on_test_functions(ctx: LabContext) -> dict[str, Any]:
     """Step 1: the comparison on the four 2-D problems; returns the rows and the kept paths."""
     steps = 500 if ctx.quick else 3000
     ctx.log(
-        f"Step 1: {len(optimizers()) + has_lbfgs()} optimizers x {len(PROBLEMS)} problems, "
+        f"Step 1: {len(compared(ctx)) + has_lbfgs()} optimizers x {len(PROBLEMS)} problems, "
         f"{len(LR_GRID)} learning rates each, {steps} steps."
     )
     rows: list[dict[str, Any]] = []
@@ -318,7 +332,7 @@ def compare_on_test_functions(ctx: LabContext) -> dict[str, Any]:
         options_key = tuple(sorted(options.items()))
         return sweep_problems.lower(name, options_key, steps, rates(name)).compile()
 
-    table = optimizers()
+    table = compared(ctx)
     compiled = in_parallel(compile_sweep, table.items())  # compiled two at a time, run one by one
     results = [
         tuple(np.asarray(array) for array in sweep(rates(name)))
@@ -707,7 +721,7 @@ def mlp(ctx: LabContext) -> dict[str, Any]:
         milestones=[50],
     )
     runs: dict[str, tuple[Any, str, float]] = {}
-    for label, (name, _) in optimizers().items():
+    for label, (name, _) in compared(ctx).items():
         if label in SGD_VARIANTS:  # configurations of SGD: compared on the test functions only
             continue
         if label in MLP_LR:
@@ -716,7 +730,7 @@ def mlp(ctx: LabContext) -> dict[str, Any]:
             default = optim_default_lr(name)
             runs[label] = (default, "torch default (not tuned)", default)
     runs["AdamW, warm-up + cosine"] = (warmup_cosine, "warm-up 0.001 -> 0.01, cosine", 0.01)
-    if has_lbfgs():
+    if has_lbfgs() and not ctx.quick:  # its nested while loops take ~3 s to compile
         runs["LBFGS"] = (1.0, "line search", 1.0)
 
     def compile_training(item: tuple[str, tuple[Any, str, float]]) -> Callable[..., Any]:

@@ -43,7 +43,18 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[pathlib.Path, d
 
 
 def labels() -> list[str]:
-    return [*lab.optimizers(), *(["LBFGS"] if lab.has_lbfgs() else [])]
+    """The quick run's optimizers."""
+    quick = LabContext(out_dir=pathlib.Path("."), quick=True)
+    return [*lab.compared(quick), *(["LBFGS"] if lab.has_lbfgs() else [])]
+
+
+def test_the_default_run_compares_every_optimizer_of_optim() -> None:
+    names = {name for name in optim.__all__ if name[0].isupper() and not name.endswith("State")}
+    default = LabContext(out_dir=pathlib.Path("."), quick=False)
+    assert names - {"LBFGS"} == {name for name, _ in lab.compared(default).values()}
+    assert {"Adafactor", "Muon"} <= names  # the shape-aware ones are in
+    quick = set(lab.compared(LabContext(out_dir=pathlib.Path("."), quick=True)))
+    assert quick == set(lab.QUICK_OPTIMIZERS)
 
 
 def test_figures_and_one_row_per_optimizer_and_problem(quick_run: tuple) -> None:
@@ -52,12 +63,9 @@ def test_figures_and_one_row_per_optimizer_and_problem(quick_run: tuple) -> None
     rows = metrics["comparison"]
     problems = [*lab.PROBLEMS, "mlp"]
     expected = {(problem, label) for problem in problems for label in labels()}
-    expected -= {("mlp", label) for label in lab.SGD_VARIANTS}
+    expected -= {("mlp", label) for label in (*lab.SGD_VARIANTS, "LBFGS")}  # default run only
     expected.add(("mlp", "AdamW, warm-up + cosine"))
     assert sorted((row["problem"], row["optimizer"]) for row in rows) == sorted(expected)
-    # every gradient transformation of optim.__all__ is compared (Adafactor and Muon included)
-    names = {name for name in optim.__all__ if name[0].isupper() and not name.endswith("State")}
-    assert names - {"LBFGS"} <= {row["optimizer"] for row in rows}
     for row in rows:
         assert set(row) == {
             "problem",
