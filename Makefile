@@ -1,7 +1,8 @@
 # Two entry points, each of which sets itself up on a fresh clone:
 #   make labs   create .venv, install, run every lab (figures, metrics.json, summary.md and
 #               index.html under outputs/)
-#   make test   create .venv, install, run the whole test suite and the linters
+#   make test   create .venv, install, run the whole test suite and the linters; the suite's parity
+#               tests also write the parity report (outputs/parity/report.{md,json,html})
 # and three more:
 #   make parity-report  the parity suite with its report (outputs/parity/report.{md,json,html},
 #                       which outputs/index.html links); make report: that, then the labs
@@ -41,7 +42,7 @@ notebooks: $(STAMP)
 	$(PYTHON) -m labs notebooks --out $(OUT)/notebooks
 
 test: $(STAMP)
-	$(PYTHON) -m pytest -n auto
+	$(PYTHON) -m pytest -n auto --parity-report $(OUT)/parity
 	$(MAKE) --no-print-directory lint
 
 lint: $(STAMP)
