@@ -1667,6 +1667,15 @@ def _constant_column(value: float) -> ErrorInput:
     )
 
 
+#: Why the Newton fits opt out of the float64 numerical-gradient check (their gradients are still
+#: compared jax.vjp vs torch autograd through torch_ref, forward vs scipy).
+NEWTON_FIT_NUMERICAL_GRADIENT = (
+    "central differences at h = eps^(1/3) through the Newton steps' digamma and trigamma miss by up "
+    "to 8.6e-6 relative at gradients of 10-30 (measured 2026-12-01), above the check's 1e-6; jax.vjp "
+    "and torch autograd through torch_ref agree with each other there to the float64 tolerance"
+)
+
+
 def fit_rows() -> list[Case]:
     return [
         Case(
@@ -1686,6 +1695,7 @@ def fit_rows() -> list[Case]:
             ),
             call=fit_call("fit_gamma", ("concentration", "rate")),
             kind="special_function",  # Newton on digamma / trigamma (see THROUGH_DIGAMMA)
+            opt_outs={"numerical_gradient": NEWTON_FIT_NUMERICAL_GRADIENT},
         ),
         Case(
             "fit_beta",
@@ -1706,6 +1716,7 @@ def fit_rows() -> list[Case]:
             ),
             call=fit_call("fit_beta", ("concentration1", "concentration0")),
             kind="special_function",
+            opt_outs={"numerical_gradient": NEWTON_FIT_NUMERICAL_GRADIENT},
         ),
         Case(
             "fit_uniform",

@@ -1253,6 +1253,8 @@ def fit_poisson(x: Any) -> Poisson:
 def _require_spread(x: torch.Tensor) -> None:
     values = x.detach().reshape(x.shape[0], -1)
     constant = (values == values[:1]).all(0)
+    if not _is_concrete(x, constant):  # under torch.func transforms, as _require
+        return
     if bool(constant.any()):
         raise ValueError(
             "x must hold at least two distinct values in every column, got a constant column "
