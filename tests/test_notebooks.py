@@ -30,15 +30,26 @@ def _tags(cell: nbformat.NotebookNode) -> set[str]:
 
 
 def _execute(notebook: nbformat.NotebookNode, folder: pathlib.Path) -> nbformat.NotebookNode:
-    """Run every cell in a fresh python3 kernel (cwd ``folder``, quick mode); raises on a cell error."""
-    client = NotebookClient(
-        notebook,
-        timeout=600,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(folder)}},
-    )
-    client.execute()
-    return notebook
+    """Run every cell in a fresh python3 kernel (cwd ``folder``, quick mode); raises on a cell error.
+
+    A kernel that dies before answering its first message (seen once in a fresh-clone CI run with two
+    xdist workers starting kernels at once: jupyter_client's free ports can race) is started once
+    more; any error while cells run is raised as it is."""
+    for attempt in (1, 2):
+        client = NotebookClient(
+            notebook,
+            timeout=600,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(folder)}},
+        )
+        try:
+            client.execute()
+        except RuntimeError as error:
+            if attempt == 2 or "Kernel died before replying to kernel_info" not in str(error):
+                raise
+            continue
+        return notebook
+    raise AssertionError("unreachable: the second attempt returns or raises")
 
 
 def _text(cell: nbformat.NotebookNode) -> str:
