@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 import torch_ref
+from parity_tests.cases_optim import _tree_of_shapes as tree_of_shapes
 from parity_tests.harness import (
     Case,
     ErrorInput,
@@ -118,25 +119,15 @@ BOWL_LAYOUTS: dict[str, Any] = {
 }
 
 
-def _tree(layout: Any, make: Callable[[tuple[int, ...]], Any]) -> Any:
-    if isinstance(layout, dict):
-        return {key: _tree(value, make) for key, value in layout.items()}
-    if isinstance(layout, list):
-        return [_tree(value, make) for value in layout]
-    if isinstance(layout, tuple) and layout and isinstance(layout[0], tuple):
-        return tuple(_tree(value, make) for value in layout)
-    return make(layout)
-
-
 def make_problem(rng: np.random.Generator, name: str, dtype: str) -> tuple[str, Any, Any]:
     """(problem name, start params, data) for ``name`` ('bowl-dict', 'logistic', ...)."""
     if name.startswith("bowl"):
         layout = BOWL_LAYOUTS[name.split("-")[1]]
         data = {
-            "a": _tree(layout, lambda shape: uniform(rng, shape, dtype, 0.5, 2.0)),
-            "c": _tree(layout, lambda shape: normal(rng, shape, dtype, 1.0)),
+            "a": tree_of_shapes(layout, lambda shape: uniform(rng, shape, dtype, 0.5, 2.0)),
+            "c": tree_of_shapes(layout, lambda shape: normal(rng, shape, dtype, 1.0)),
         }
-        start = _tree(layout, lambda shape: normal(rng, shape, dtype, 2.0))
+        start = tree_of_shapes(layout, lambda shape: normal(rng, shape, dtype, 2.0))
         return "bowl", start, data
     if name == "logistic":
         X = normal(rng, (20, 3), dtype, 1.0)
