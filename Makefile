@@ -42,6 +42,7 @@ notebooks: $(STAMP)
 	$(PYTHON) -m labs notebooks --out $(OUT)/notebooks
 
 test: $(STAMP)
+	bash .ci/install-chromium
 	$(PYTHON) -m pytest -n auto --parity-report $(OUT)/parity
 	$(MAKE) --no-print-directory lint
 

@@ -1,8 +1,8 @@
 """The reports: the labs' index.html in a real browser, and the parity report.
 
 - index.html from a real ``python -m labs run ... --quick`` opens in headless Chromium (Debian's
-  ``chromium``; .ci/run installs it), every figure loads (naturalWidth > 0) and a screenshot is
-  taken. Without Chromium the test fails under CI (the ``CI`` variable set) and is skipped elsewhere.
+  ``chromium``; make test installs it), every figure loads (naturalWidth > 0) and a screenshot is
+  taken. Without Chromium the test fails (`make test` installs it: .ci/install-chromium).
 - ``python -m parity_tests.report`` on a small -k subset writes Markdown and JSON whose errors are
   real numbers, and a deliberately broken twin shows up in them as the error it introduced.
 """
@@ -48,10 +48,10 @@ def chromium() -> str:
         path = shutil.which(name)
         if path:
             return path
-    message = "headless Chromium is needed (Debian: apt-get install chromium; .ci/run installs it)"
-    if os.environ.get("CI"):
-        pytest.fail(message)  # in CI a missing browser is a failure, not a skip
-    pytest.skip(message)
+    # a failure, never a skip: `make test` installs it (.ci/install-chromium)
+    pytest.fail(
+        "headless Chromium is needed (Debian: apt-get install chromium; make test installs it)"
+    )
 
 
 def run_chromium(page: pathlib.Path, *arguments: str) -> subprocess.CompletedProcess[str]:
