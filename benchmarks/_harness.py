@@ -28,6 +28,7 @@ Method:
   iterations; the spread is the interquartile range; every sample goes into the JSON.
 - Untimed per-iteration preparation (``Trial.prepare``: fresh arguments for a donated input, clearing
   ``.grad``) runs outside the timer; :func:`donating_trial` is that pattern for donated arguments.
+  A call's result is released after the timer stops (freeing it is not the call's work).
 - ``isolation="process"`` runs each contender in its own worker process, still alternating (one worker
   runs at a time, the others wait on a pipe), for contenders that disturb each other when interleaved
   in one process (allocation-heavy ones slowed optax's cross-entropy from 95 to 150 ms; torch's and
@@ -39,6 +40,19 @@ Method:
   default matmul precision, recorded in the JSON).
   A contender's ``work`` gives its achieved GB/s and GFLOP/s and the fraction of those limits;
   ``floor_ms`` (optional) is the benchmark's own lower bound from them.
+- ``Benchmark(cpu_time=True)``: every timed call also records the CPU time of its process (user +
+  system, every thread, from ``getrusage``; read outside the wall-time window) and its minor page
+  faults. Each row then reports the median CPU ms (and its user / system split) and faults per call,
+  and with ``work`` the GFLOP and GB per CPU-second: a second opinion that other load on a shared
+  machine does not stretch (it stretches wall time), and that shows where a contender's time goes
+  (system time and faults: the kernel's first touch of fresh memory). In ``"interleaved"`` mode the
+  process's idle threads of other contenders count too (little with ``OMP_WAIT_POLICY=PASSIVE``).
+- ``Benchmark(serial_setups=True)``: the worker processes, started together, set up one at a time
+  (each setup and warm-up holds a file lock, :func:`setups_one_at_a_time`), so that a quality
+  measured in setup (CPU time, say: :func:`cpu_ms_of`) counts no other contender's compilation.
+- ``Benchmark(worker_environment={...})``: environment variables set for the worker processes only
+  (``isolation="process"``), read by them from their start: e.g. a C library's tunables, to time
+  every contender under another allocator setting in a second benchmark of the same module.
 """
 
 from __future__ import annotations
@@ -54,16 +68,19 @@ import os
 import pathlib
 import pkgutil
 import platform
+import resource
 import statistics
 import sys
+import tempfile
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 ISOLATIONS = ("interleaved", "process")
 Work = Mapping[str, float]
+USAGE_KEYS = ("cpu_ms", "user_ms", "sys_ms", "minor_faults")  # per timed call, with cpu_time=True
 
 
 @dataclasses.dataclass
@@ -121,6 +138,13 @@ class Benchmark:
             own worker process, alternating); say why in the module's docstring.
         warmup: untimed iterations after setup (the first compiles).
         rounds: round-robin rounds; each contender runs ``iterations_per_round`` times per round.
+        cpu_time: also record each timed call's CPU time (user + system, all threads of the
+            process) and minor page faults; the rows and the table report their medians (see the
+            module docstring).
+        serial_setups: contenders set up (and warm up) one at a time, under a file lock, even in
+            worker processes started together: for qualities measured in setup.
+        worker_environment: environment variables for the worker processes (added to this
+            process's); needs ``isolation="process"``. Shown above the table and kept in the JSON.
     """
 
     name: str
@@ -134,6 +158,9 @@ class Benchmark:
     warmup: int = 2
     rounds: int = 5
     iterations_per_round: int = 3
+    cpu_time: bool = False
+    serial_setups: bool = False
+    worker_environment: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.isolation not in ISOLATIONS:
@@ -145,6 +172,10 @@ class Benchmark:
             minimum = 0 if field == "warmup" else 1
             if getattr(self, field) < minimum:
                 raise ValueError(f"{field} must be >= {minimum}, got {getattr(self, field)}")
+        if self.worker_environment and self.isolation != "process":
+            raise ValueError(
+                f"worker_environment needs isolation='process', got isolation={self.isolation!r}"
+            )
 
 
 def block(result: Any) -> Any:
@@ -187,13 +218,66 @@ def best_time_ms(
 
 
 def _time_trial(trial: Trial, iterations: int) -> list[float]:
-    times = []
+    return _time_calls(trial, iterations, usage=False)["wall_ms"]
+
+
+def _time_calls(trial: Trial, iterations: int, usage: bool) -> dict[str, list[float]]:
+    """Per call: ``wall_ms``; with ``usage`` also ``cpu_ms``, ``user_ms``, ``sys_ms`` (this process,
+    every thread) and ``minor_faults``, read just outside the wall-time window.
+
+    The call's result is released after the clocks stop: freeing it is not the call's work (a
+    262 MB JAX result's unmapping cost ~15 ms of system time inside the window; torch's gradient,
+    cleared in ``prepare``, was freed outside it)."""
+    samples: dict[str, list[float]] = {"wall_ms": []}
+    if usage:
+        samples.update({key: [] for key in USAGE_KEYS})
     for _ in range(iterations):
         trial.prepare()
+        before = resource.getrusage(resource.RUSAGE_SELF) if usage else None
         start = time.perf_counter()
-        block(trial.run())
-        times.append((time.perf_counter() - start) * 1e3)
-    return times
+        result = block(trial.run())
+        samples["wall_ms"].append((time.perf_counter() - start) * 1e3)
+        after = resource.getrusage(resource.RUSAGE_SELF) if usage else None
+        del result
+        if before is not None and after is not None:
+            user = (after.ru_utime - before.ru_utime) * 1e3
+            system = (after.ru_stime - before.ru_stime) * 1e3
+            samples["cpu_ms"].append(user + system)
+            samples["user_ms"].append(user)
+            samples["sys_ms"].append(system)
+            samples["minor_faults"].append(float(after.ru_minflt - before.ru_minflt))
+    return samples
+
+
+def cpu_ms_of(function: Callable[[], Any]) -> float:
+    """CPU time (ms; user + system, every thread of this process) of one blocked ``function()``.
+
+    A second opinion robust to other load, for a quality measured in setup; pair it with
+    ``Benchmark(serial_setups=True)`` so that no other contender's setup runs meanwhile.
+    """
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    block(function())
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1e3
+
+
+@contextlib.contextmanager
+def setups_one_at_a_time(benchmark_name: str) -> Iterator[None]:
+    """Hold an exclusive file lock (``$TMPDIR/jaxmath-benchmarks-<name>-setup.lock``) meanwhile.
+
+    Worker processes start together and set up in parallel; a setup under this lock runs alone
+    among the benchmark's setups, so a CPU time it measures is its own. ``Benchmark(serial_setups=
+    True)`` takes it around every contender's setup and warm-up.
+    """
+    import fcntl
+
+    path = pathlib.Path(tempfile.gettempdir()) / f"jaxmath-benchmarks-{benchmark_name}-setup.lock"
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -220,9 +304,11 @@ def measure_limits(quick: bool = False) -> dict[str, float]:
     a = jax.random.normal(jax.random.PRNGKey(0), (size, size), jnp.float32)
     matmul = jax.jit(jnp.dot)
     matmul_ms = best_time_ms(lambda: matmul(a, a), 3 if quick else 10)
+    matmul_cpu_ms = min(cpu_ms_of(lambda: matmul(a, a)) for _ in range(3))
     return {
         "stream_gb_per_s": 8.0 * elements / (stream_ms * 1e-3) / 1e9,
         "matmul_gflop_per_s": 2.0 * size**3 / (matmul_ms * 1e-3) / 1e9,
+        "matmul_gflop_per_cpu_s": 2.0 * size**3 / max(matmul_cpu_ms * 1e-3, 1e-9) / 1e9,
         "stream_bytes": 8.0 * elements,
         "matmul_size": size,
     }
@@ -251,9 +337,13 @@ def _as_trial(prepared: Trial | Callable[[], Any]) -> Trial:
     return Trial(run=prepared)
 
 
-def _set_up(contender: Contender, params: Mapping[str, Any], warmup: int) -> Trial:
-    trial = _as_trial(contender.setup(params))
-    _time_trial(trial, warmup)
+def _set_up(
+    contender: Contender, params: Mapping[str, Any], warmup: int, lock_name: str | None = None
+) -> Trial:
+    """Set up and warm up; under :func:`setups_one_at_a_time` when ``lock_name`` is given."""
+    with setups_one_at_a_time(lock_name) if lock_name else contextlib.nullcontext():
+        trial = _as_trial(contender.setup(params))
+        _time_trial(trial, warmup)
     return trial
 
 
@@ -270,8 +360,11 @@ def _describe(error: BaseException) -> tuple[str, bool]:
 
 
 class _InProcess:
-    def __init__(self, contender: Contender, params: Mapping[str, Any], warmup: int) -> None:
+    def __init__(
+        self, contender: Contender, params: Mapping[str, Any], warmup: int, usage: bool = False
+    ) -> None:
         self.name = contender.name
+        self.usage = usage
         try:
             self.trial: Trial | None = _set_up(contender, params, warmup)
         except Exception as error:
@@ -281,9 +374,9 @@ class _InProcess:
     def wait_ready(self) -> None:
         pass
 
-    def time(self, iterations: int) -> list[float]:
+    def time(self, iterations: int) -> dict[str, list[float]]:
         try:
-            return _time_trial(self.trial, iterations)
+            return _time_calls(self.trial, iterations, self.usage)
         except Exception as error:
             raise ContenderError(self.name, *_describe(error)) from error
 
@@ -310,10 +403,11 @@ def _worker(
         benchmarks = module_benchmarks(importlib.import_module(module))
         benchmark = next(b for b in benchmarks if b.name == benchmark_name)
         contender = next(c for c in benchmark.contenders if c.name == contender_name)
-        trial = _set_up(contender, params, warmup)
+        lock_name = benchmark.name if benchmark.serial_setups else None
+        trial = _set_up(contender, params, warmup, lock_name)
         pipe.send(("ready", dict(trial.quality)))
         while (iterations := pipe.recv()) is not None:
-            pipe.send(("times", _time_trial(trial, iterations)))
+            pipe.send(("times", _time_calls(trial, iterations, benchmark.cpu_time)))
     except Exception as error:  # reported to the parent, which names the contender
         pipe.send(("error", _describe(error)))
 
@@ -326,6 +420,7 @@ class _InWorker:
         contender: Contender,
         params: Mapping[str, Any],
         warmup: int,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         self.name = contender.name
         self.quality: dict[str, float] = {}
@@ -336,7 +431,8 @@ class _InWorker:
             args=(module, benchmark, contender.name, dict(params), warmup, child),
             daemon=True,
         )
-        self.process.start()
+        with _environment(environment or {}):  # a spawned worker takes this process's environment
+            self.process.start()
         child.close()
 
     def _receive(self) -> Any:
@@ -353,7 +449,7 @@ class _InWorker:
     def wait_ready(self) -> None:
         self.quality = self._receive()
 
-    def time(self, iterations: int) -> list[float]:
+    def time(self, iterations: int) -> dict[str, list[float]]:
         self.pipe.send(iterations)
         return self._receive()
 
@@ -366,6 +462,21 @@ class _InWorker:
             self.process.terminate()
             self.process.join(timeout=5)
         self.pipe.close()
+
+
+@contextlib.contextmanager
+def _environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` updated with ``variables`` meanwhile, restored after."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def run_benchmark(
@@ -394,6 +505,11 @@ def run_benchmark(
     isolation = isolation or benchmark.isolation
     if isolation not in ISOLATIONS:
         raise ValueError(f"isolation must be one of {ISOLATIONS}, got {isolation!r}")
+    if benchmark.worker_environment and isolation != "process":
+        raise ValueError(
+            f"benchmark {benchmark.name!r} sets worker_environment, which needs "
+            f"isolation='process', got {isolation!r}"
+        )
     rounds = rounds if rounds is not None else (1 if quick else benchmark.rounds)
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
@@ -407,10 +523,17 @@ def run_benchmark(
             try:
                 if isolation == "process":
                     runners[contender.name] = _InWorker(
-                        module, benchmark.name, contender, params, benchmark.warmup
+                        module,
+                        benchmark.name,
+                        contender,
+                        params,
+                        benchmark.warmup,
+                        benchmark.worker_environment,
                     )
                 else:
-                    runners[contender.name] = _InProcess(contender, params, benchmark.warmup)
+                    runners[contender.name] = _InProcess(
+                        contender, params, benchmark.warmup, benchmark.cpu_time
+                    )
             except ContenderError as error:
                 errors[contender.name] = error
         for name in list(runners):
@@ -420,21 +543,27 @@ def run_benchmark(
                 errors[name] = error
                 runners.pop(name).close()
         times = {name: [] for name in runners}
+        usage: dict[str, dict[str, list[float]]] = {name: {} for name in runners}
         quality = {name: runner.quality for name, runner in runners.items()}
         for round_index in range(rounds):
             names = list(runners)
             shift = round_index % max(len(names), 1)
             for name in names[shift:] + names[:shift]:
                 try:
-                    times[name] += runners[name].time(benchmark.iterations_per_round)
+                    samples = runners[name].time(benchmark.iterations_per_round)
                 except ContenderError as error:
                     errors[name] = error
                     runners.pop(name).close()
                     times.pop(name)
+                    usage.pop(name)
+                    continue
+                times[name] += samples.pop("wall_ms")
+                for key, values in samples.items():
+                    usage[name].setdefault(key, []).extend(values)
     finally:
         for runner in runners.values():
             runner.close()
-    return summarize(benchmark, params, times, limits, errors, isolation, rounds, quality)
+    return summarize(benchmark, params, times, limits, errors, isolation, rounds, quality, usage)
 
 
 def _quartiles(values: Sequence[float]) -> tuple[float, float]:
@@ -461,6 +590,7 @@ def _row(
     floor: float | None,
     error: ContenderError | None,
     quality: Mapping[str, float] | None = None,
+    usage: Mapping[str, Sequence[float]] | None = None,
 ) -> dict[str, Any]:
     row: dict[str, Any] = {"contender": contender.name, "ours": contender.ours}
     row["note"] = contender.note
@@ -493,7 +623,33 @@ def _row(
         "gflop_per_s": gflop_per_s,
         "fraction_of_matmul_peak": fraction_of_matmul,
         "fraction_of_floor": floor / median if floor else None,
+        **_usage_fields(usage, work, limits),
     }
+
+
+def _usage_fields(
+    usage: Mapping[str, Sequence[float]] | None, work: Work, limits: Mapping[str, float]
+) -> dict[str, Any]:
+    """A row's CPU-time columns (``Benchmark(cpu_time=True)``): medians per call, every sample."""
+    if not usage or not usage.get("cpu_ms"):
+        return {}
+    cpu_ms = statistics.median(usage["cpu_ms"])
+    fields: dict[str, Any] = {
+        "cpu_ms": cpu_ms,
+        "cpu_iqr_ms": list(_quartiles(usage["cpu_ms"])),
+        "user_ms": statistics.median(usage["user_ms"]),
+        "sys_ms": statistics.median(usage["sys_ms"]),
+        "minor_faults": statistics.median(usage["minor_faults"]),
+        "cpu_times_ms": list(usage["cpu_ms"]),
+        "minor_faults_per_call": list(usage["minor_faults"]),
+    }
+    cpu_s = max(cpu_ms * 1e-3, 1e-12)
+    fields["gb_per_cpu_s"] = work.get("bytes", 0.0) / cpu_s / 1e9 or None
+    fields["gflop_per_cpu_s"] = work.get("flops", 0.0) / cpu_s / 1e9 or None
+    probe = limits.get("matmul_gflop_per_cpu_s")
+    gflop = fields["gflop_per_cpu_s"]
+    fields["fraction_of_matmul_per_cpu_s"] = gflop / probe if gflop and probe else None
+    return fields
 
 
 def summarize(
@@ -505,9 +661,15 @@ def summarize(
     isolation: str | None = None,
     rounds: int | None = None,
     quality: Mapping[str, Mapping[str, float]] | None = None,
+    usage: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
 ) -> dict[str, Any]:
-    """The benchmark's result as JSON-ready data: one row per contender, in declaration order."""
+    """The benchmark's result as JSON-ready data: one row per contender, in declaration order.
+
+    ``usage``: per contender, the per-call ``cpu_ms``, ``user_ms``, ``sys_ms`` and ``minor_faults``
+    of the timed calls (``Benchmark(cpu_time=True)``); their medians go into the rows.
+    """
     limits, errors, quality = limits or {}, errors or {}, quality or {}
+    usage = usage or {}
     medians = {name: statistics.median(samples) for name, samples in times.items() if samples}
     peers = [c.name for c in benchmark.contenders if not c.ours and c.name in medians]
     best_peer = min(peers, key=medians.__getitem__) if peers else None
@@ -522,6 +684,7 @@ def summarize(
             floor,
             errors.get(contender.name),
             quality.get(contender.name),
+            usage.get(contender.name),
         )
         for contender in benchmark.contenders
     ]
@@ -532,6 +695,8 @@ def summarize(
         "rounds": rounds,
         "iterations_per_round": benchmark.iterations_per_round,
         "warmup": benchmark.warmup,
+        "cpu_time": benchmark.cpu_time,
+        "worker_environment": dict(benchmark.worker_environment),
         "params": dict(params),
         "work": dict(benchmark.work(params)),
         "floor_ms": floor,
@@ -663,6 +828,10 @@ def discover() -> Discovered:
 
 HEADERS = ("median ms", "IQR ms", "vs best peer", "GB/s", "%stream", "GFLOP/s", "%matmul", "%floor")
 WIDTHS = (10, 15, 12, 8, 8, 8, 8, 7)
+# with cpu_time: median CPU ms per call (user + system) and its system part, minor page faults per
+# call, GFLOP per CPU-second as a fraction of the matmul probe's
+USAGE_HEADERS = ("CPU ms", "sys ms", "faults", "%matmul/CPU")
+USAGE_WIDTHS = (8, 8, 8, 11)
 
 
 def _cell(value: float | None, spec: str, scale: float = 1.0, suffix: str = "") -> str:
@@ -685,12 +854,23 @@ def format_table(result: Mapping[str, Any]) -> str:
         f"({result['rounds']} rounds x {result['iterations_per_round']}, contenders alternated) "
         f"after {result['warmup']} warm-up; * marks jaxmath",
     ]
+    if result.get("worker_environment"):
+        variables = " ".join(f"{k}={v}" for k, v in result["worker_environment"].items())
+        lines.append(f"   worker processes run with {variables}")
     if result["floor_ms"]:
         note = f" ({result['floor_note']})" if result["floor_note"] else ""
         lines.append(f"   floor: {result['floor_ms']:.4g} ms{note}")
+    with_usage = any("cpu_ms" in row for row in rows)
+    headers = HEADERS + (USAGE_HEADERS if with_usage else ())
+    widths = WIDTHS + (USAGE_WIDTHS if with_usage else ())
+    if with_usage:
+        lines.append(
+            "   CPU ms, sys ms: median CPU time per timed call (user + system, every thread of the "
+            "contender's process), faults: minor page faults per call"
+        )
     lines.append(
         f"{'contender':{name_width}}"
-        + "".join(f" {header:>{width}}" for header, width in zip(HEADERS, WIDTHS, strict=True))
+        + "".join(f" {header:>{width}}" for header, width in zip(headers, widths, strict=True))
     )
     for row in rows:
         label = ("* " if row["ours"] else "  ") + row["contender"]
@@ -709,9 +889,16 @@ def format_table(result: Mapping[str, Any]) -> str:
             _cell(row["fraction_of_matmul_peak"], ".0f", 100, "%"),
             _cell(row["fraction_of_floor"], ".0f", 100, "%"),
         )
+        if with_usage:
+            cells += (
+                _cell(row.get("cpu_ms"), ".4g"),
+                _cell(row.get("sys_ms"), ".3g"),
+                _cell(row.get("minor_faults"), ".0f"),
+                _cell(row.get("fraction_of_matmul_per_cpu_s"), ".0f", 100, "%"),
+            )
         lines.append(
             f"{label:{name_width}}"
-            + "".join(f" {cell:>{width}}" for cell, width in zip(cells, WIDTHS, strict=True))
+            + "".join(f" {cell:>{width}}" for cell, width in zip(cells, widths, strict=True))
             + (f"  {quality}" if quality else "")
         )
     return "\n".join(lines)
