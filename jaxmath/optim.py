@@ -54,6 +54,7 @@ same messages.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -273,6 +274,44 @@ def _cast(value: jax.Array, like: jax.Array) -> jax.Array:
 
 def _leaves_or_none(tree: Any, count: int) -> list[Any]:
     return [None] * count if tree is None else jax.tree.leaves(tree)
+
+
+#: The shortest row :func:`compute_shape` accepts (long enough for a vectorised inner loop).
+_MIN_ROW = 512
+
+
+@functools.lru_cache(maxsize=4096)
+def compute_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape in which an elementwise update of a leaf of ``shape`` is computed (a reshape:
+    free, the numbers are the same): ``(n,)`` for an even size n; for an odd n, ``(a, n // a)``
+    with ``a`` the largest divisor of n that leaves rows of at least 512 entries (``(n,)`` when
+    there is none, e.g. n prime).
+
+    Why: XLA:CPU splits a large loop fusion into 2 partitions along its first dimension. For an odd
+    ``(n,)`` the two differ in length, the emitted loop checks the bound at every element, and
+    when the fusion also reads a runtime scalar (the lr, Adam's bias corrections) LLVM leaves it
+    unvectorised: an Adam step on an odd 10M-entry array took 2.2x as long as on an even one, and a
+    100-leaf pytree with half its leaves odd-sized 2x as long (benchmarks/optim.py, optim_pytree).
+    As ``(a, n // a)`` the bound is checked per row and the row loop vectorises.
+    """
+    size = math.prod(shape)
+    if size % 2 == 0:
+        return (size,)
+    rows = 1
+    divisor = 3
+    while divisor * divisor <= size:
+        if size % divisor == 0:
+            for candidate in (divisor, size // divisor):
+                if size // candidate >= _MIN_ROW:
+                    rows = max(rows, candidate)
+        divisor += 2
+    return (rows, size // rows) if rows > 1 else (size,)
+
+
+def _in_compute_shape(*arrays: Any) -> list[Any]:
+    """``arrays`` (None passes through) reshaped to :func:`compute_shape` of the first one's shape."""
+    shape = compute_shape(tuple(arrays[0].shape))
+    return [None if array is None else array.reshape(shape) for array in arrays]
 
 
 def _prepare(
@@ -527,6 +566,8 @@ def Adam(  # noqa: N802
                 strict=True,
             )
         ):
+            shape = g.shape
+            g, p, m, v, v_max = _in_compute_shape(g, p, m, v, v_max)
             g = -g if maximize else g
             decay = weight_decay != 0 and decays[index]
             if decay and not decoupled_weight_decay:
@@ -543,7 +584,7 @@ def Adam(  # noqa: N802
                 # rounded factor biases the decay by up to 3e-8 per step, which torch has too).
                 u = (p * _cast(1 - lr_t * weight_decay, p) - p) + u
             for column, value in zip(columns, (u, m, v, v_max), strict=True):
-                column.append(value)
+                column.append(None if value is None else value.reshape(shape))
         updates, exp_avg, exp_avg_sq, max_sq = columns
         new_state = AdamState(
             step,
@@ -1646,18 +1687,18 @@ def newton_schulz(
     x = (x.astype(f32) / norm.astype(f32)).astype(bf16)
 
     def matmul(left: jax.Array, right: jax.Array) -> jax.Array:
-        # The same products either way: a bfloat16 x bfloat16 product is exact in float32, and both
-        # accumulate in float32. XLA's CPU bfloat16 GEMM is slow (a 128 x 78125 Muon step: 407 ms,
-        # 280 ms widened first), so on CPU the operands are widened; elsewhere the native bf16 dot.
-        return jax.lax.platform_dependent(
-            left,
-            right,
-            cpu=lambda lhs, rhs: jnp.matmul(lhs.astype(f32), rhs.astype(f32)),
-            default=lambda lhs, rhs: jnp.matmul(lhs, rhs, preferred_element_type=f32),
-        )
+        # bfloat16 operands, float32 accumulation (torch's bf16 GEMM; the products are exact).
+        return jnp.matmul(left, right, preferred_element_type=f32)
+
+    def gram_of(x: jax.Array) -> jax.Array:
+        # X X^T as one dot contracting both operands' long axis. Written as matmul(x, x.T), XLA:CPU
+        # sees a transposed bfloat16 operand and widens it to float32 (a 40 MB copy and the f32
+        # GEMM: 33 ms for 128 x 78125); this form stays a bfloat16 dot (7 ms, ~340 GFLOP/s with
+        # avx512_bf16). On GPU/TPU both forms compile to the same dot.
+        return jax.lax.dot_general(x, x, (((1,), (1,)), ((), ())), preferred_element_type=f32)
 
     for _ in range(steps):
-        gram = matmul(x, x.T).astype(bf16)
+        gram = gram_of(x).astype(bf16)
         gram_update = (b * gram.astype(f32) + c * matmul(gram, gram)).astype(bf16)
         x = (a * x.astype(f32) + matmul(gram_update, x)).astype(bf16)
     return x.T if tall else x
