@@ -36,25 +36,31 @@ plus writing the 262 MB gradient at the streaming bandwidth measured in this run
 reads the logits at least once for the normaliser and writes the gradient once.
 
 Second opinion (``cpu_time=True``): every timed call also records its process's CPU time (user +
-system, all threads) and minor page faults; the table shows their medians per call. On a machine
-shared with other work, wall time measures the scheduler, CPU time the code; and the faults show
-where the undonated rows' time goes. Both undonated rows compile to the same passes (max; exp
-written into the fresh output and summed; the gradient written in place over it; optax adds the
-one-hot term by a scatter, jaxmath in the last pass) and allocate exactly one logits-sized buffer,
-the output: 64,001 faults per call each (262 MB of 4 KB pages), about 105 of their ~180 CPU ms in
-the kernel. Measured at 21:30-21:42 UTC on 2 cores under ``chrt -f 10``, one process per contender,
-alternated: jaxmath 92.1, 92.4 ms (182, 181 CPU ms) vs optax 91.0, 93.6 (180, 179); at normal
-priority (load 8-10) CPU 177-212 vs 177-210. They share this floor; a 1.07x between them in one
-run is the run's noise (with ``chrt``, the kernel's real-time throttling stops the process for up to
-50 ms once per second: the odd +40-50 ms sample with no extra CPU time).
+system, all threads; the total is exact, the user/system split is sampled at the scheduler tick)
+and its minor page faults; the table shows their medians per call. On a machine shared with other
+work, wall time measures the scheduler, CPU time the code, and the faults show where the undonated
+rows' time goes. Both undonated rows compile to the same four passes (max; exp written into the
+fresh output and summed; the gradient written in place over it, optax adding the one-hot term by a
+scatter after it) and allocate exactly one logits-sized buffer, the output (XLA's buffer
+assignment: no logits-sized temporary in either): 64,001 faults on every call of each (262 MB of
+4 KB pages; the same in every position of the rotation), about half of their ~177 CPU ms in the
+kernel. On 2 cores under ``chrt -f 10`` (1 Dec 2026, load 8-16 from other work): one process per
+contender, alternated, jaxmath 92.1, 92.4 ms (182, 181 CPU ms) vs optax 91.0, 93.6 (180, 179); this
+benchmark, jaxmath 92.7 ms (177.4 CPU ms) vs optax 89.4 (176.1) and 100.0 (183.3) vs 99.8 (181.0).
+They share this floor: CPU time equal within 1-2% in every measurement; an earlier 1.07x wall-time
+reading (117.0 vs 108.9 ms) was not reproduced. (With ``chrt``, the kernel's real-time throttling
+stops the process for up to 50 ms once per second: the odd +40-50 ms sample with no extra CPU time.)
 
 Huge pages (the second benchmark, ``losses_hugepages``): the same contenders with glibc's
 ``glibc.malloc.hugetlb=1`` tunable in their workers, so that malloc asks for transparent huge pages
-(``madvise``) on its large mappings (this kernel's THP mode is ``madvise``): the fresh gradient then
-costs ~640 faults instead of 64,000 and both undonated rows drop to about half (jaxmath 49.5, 50.5
-ms vs optax 49.4, 51.8; jaxmath donated 37-38, optax donated 59). Most of donation's gain on a CPU
-is the 4 KB first-touch faults it avoids; without them the donated row is ~1.3x optax's faster row,
-not 2x. A process-wide allocator setting is the user's choice, not a library's: jaxmath sets none.
+(``madvise``) on its large mappings (this kernel's THP mode is ``madvise``; glibc maps every
+allocation over 32 MB afresh and unmaps it when freed: ``MALLOC_MMAP_MAX_=0`` with a 4 GB trim
+threshold still gave 64,001 faults): the fresh gradient then costs 637 faults instead and both
+undonated rows drop to about half (jaxmath 48.7 ms, 96.7 CPU ms vs optax 49.1, 96.8; jaxmath
+donated 36.1, optax donated 56.2, torch 80.5). Most of donation's gain on a CPU is the 4 KB
+first-touch faults it avoids: with huge pages the donated row is 1.35x faster than optax's faster
+row, not 2.5x. A process-wide allocator setting is the user's choice, not a library's: jaxmath sets
+none.
 
 Isolation: each contender runs in its own worker process (``isolation="process"``), alternating:
 interleaved in one process, an allocation-heavy contender was measured slowing optax's cross-entropy
