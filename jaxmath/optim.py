@@ -54,7 +54,6 @@ same messages.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -275,43 +274,6 @@ def _cast(value: jax.Array, like: jax.Array) -> jax.Array:
 def _leaves_or_none(tree: Any, count: int) -> list[Any]:
     return [None] * count if tree is None else jax.tree.leaves(tree)
 
-
-#: The shortest row :func:`compute_shape` accepts (long enough for a vectorised inner loop).
-_MIN_ROW = 512
-
-
-@functools.lru_cache(maxsize=4096)
-def compute_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The shape in which an elementwise update of a leaf of ``shape`` is computed (a reshape:
-    free, the numbers are the same): ``(n,)`` for an even size n; for an odd n, ``(a, n // a)``
-    with ``a`` the largest divisor of n that leaves rows of at least 512 entries (``(n,)`` when
-    there is none, e.g. n prime).
-
-    Why: XLA:CPU splits a large loop fusion into 2 partitions along its first dimension. For an odd
-    ``(n,)`` the two differ in length, the emitted loop checks the bound at every element, and
-    when the fusion also reads a runtime scalar (the lr, Adam's bias corrections) LLVM leaves it
-    unvectorised: an Adam step on an odd 10M-entry array took 2.2x as long as on an even one, and a
-    100-leaf pytree with half its leaves odd-sized 2x as long (benchmarks/optim.py, optim_pytree).
-    As ``(a, n // a)`` the bound is checked per row and the row loop vectorises.
-    """
-    size = math.prod(shape)
-    if size % 2 == 0:
-        return (size,)
-    rows = 1
-    divisor = 3
-    while divisor * divisor <= size:
-        if size % divisor == 0:
-            for candidate in (divisor, size // divisor):
-                if size // candidate >= _MIN_ROW:
-                    rows = max(rows, candidate)
-        divisor += 2
-    return (rows, size // rows) if rows > 1 else (size,)
-
-
-def _in_compute_shape(*arrays: Any) -> list[Any]:
-    """``arrays`` (None passes through) reshaped to :func:`compute_shape` of the first one's shape."""
-    shape = compute_shape(tuple(arrays[0].shape))
-    return [None if array is None else array.reshape(shape) for array in arrays]
 
 
 def _prepare(
@@ -566,8 +528,6 @@ def Adam(  # noqa: N802
                 strict=True,
             )
         ):
-            shape = g.shape
-            g, p, m, v, v_max = _in_compute_shape(g, p, m, v, v_max)
             g = -g if maximize else g
             decay = weight_decay != 0 and decays[index]
             if decay and not decoupled_weight_decay:
@@ -584,7 +544,7 @@ def Adam(  # noqa: N802
                 # rounded factor biases the decay by up to 3e-8 per step, which torch has too).
                 u = (p * _cast(1 - lr_t * weight_decay, p) - p) + u
             for column, value in zip(columns, (u, m, v, v_max), strict=True):
-                column.append(None if value is None else value.reshape(shape))
+                column.append(value)
         updates, exp_avg, exp_avg_sq, max_sq = columns
         new_state = AdamState(
             step,
