@@ -275,7 +275,6 @@ def _leaves_or_none(tree: Any, count: int) -> list[Any]:
     return [None] * count if tree is None else jax.tree.leaves(tree)
 
 
-
 def _prepare(
     grads: Any, state_tree: Any, params: Any, needs_params: bool, name: str
 ) -> tuple[Any, list[Any], list[Any]]:
