@@ -7,6 +7,7 @@ upstream algorithm; these tests check the properties a row cannot express.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pathlib
@@ -178,6 +179,121 @@ def test_independent_streams_per_step_change_nothing_but_the_schedule(
     np.testing.assert_allclose(
         landscape.loss_along(loss, params, d1, alphas[:5]), along, rtol=1e-13
     )
+
+
+def conv_loss() -> tuple:
+    """A conv net (HWIO kernel, then tanh, then a dense layer) on float64 images."""
+    key_k, key_w, key_x = jax.random.split(jax.random.PRNGKey(5), 3)
+    params = {
+        "kernel": jax.random.normal(key_k, (3, 3, 2, 4), jnp.float64) * 0.3,
+        "bias": jnp.full((4,), 0.1, jnp.float64),
+        "dense": jax.random.normal(key_w, (4 * 6 * 6, 3), jnp.float64) * 0.1,
+    }
+    x = jax.random.normal(key_x, (5, 6, 6, 2), jnp.float64)
+
+    def loss(p: dict) -> jax.Array:
+        z = jax.lax.conv_general_dilated(
+            x, p["kernel"], (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+        h = jnp.tanh(z + p["bias"]).reshape(5, -1)
+        return jnp.mean(jax.nn.logsumexp(h @ p["dense"], axis=-1))
+
+    return params, loss
+
+
+def hoisting_cases() -> list:
+    """Losses of every shape the point-independent split meets: an MLP (dense first layer), the
+    same under jax.jit (inlined call), a conv net, a loss linear in the parameters (the result is
+    affine: nothing is point-dependent), a parameter used nonlinearly before any product (nothing
+    to hoist; jax.nn.relu is a custom_jvp call, evaluated per point), a parameter in two products
+    and in a sum of two affine values, a scalar parameter scaling the data."""
+    params, x, _, loss = tanh_mlp((3, 6, 2), batch=16)
+    conv_params, conv = conv_loss()
+    data = jax.random.normal(jax.random.PRNGKey(7), (16, 3), jnp.float64)
+    shared = {"W": params[0]["W"], "s": jnp.asarray(0.7, jnp.float64)}
+    return [
+        ("mlp", params, loss),
+        ("jitted", params, jax.jit(loss)),
+        ("conv", conv_params, conv),
+        ("linear", params, lambda p: jnp.sum(x @ p[0]["W"]) - 2.0 * jnp.sum(p[1]["b"])),
+        (
+            "nonlinear first",
+            params,
+            lambda p: jnp.sum((x @ (p[0]["W"] ** 2)) ** 2 + x @ jax.nn.relu(p[0]["W"])),
+        ),
+        (
+            "two products",
+            shared,
+            lambda p: jnp.sum(jnp.sin(data @ p["W"] + (data * p["s"]) @ p["W"] - p["s"])),
+        ),
+    ]
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_hoisted_products_equal_the_direct_evaluation(
+    case: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HOIST_PRODUCTS computes the point-independent parts once (x @ W0, x @ D1, x @ D2 for a first
+    layer) and each point from them: equal, in float64, to loss_fn(params + a d1 + b d2) evaluated
+    as written (the direct path) and to a per-point loop, for the surface (chunks of 1 and 3, one
+    and two streams) and the 1-D slice."""
+    name, params, loss = hoisting_cases()[case]
+    d1 = landscape.random_direction(jax.random.PRNGKey(1), params, normalization="none")
+    d2 = landscape.random_direction(jax.random.PRNGKey(2), params, normalization="none")
+    alphas, betas = np.linspace(-1, 1, 5), np.linspace(-2, 0.5, 4)
+
+    def point(a: float, b: float) -> float:
+        return float(loss(jax.tree.map(lambda p, u, v: p + a * u + b * v, params, d1, d2)))
+
+    expected = np.array([[point(a, b) for b in betas] for a in alphas])
+    assert landscape.HOIST_PRODUCTS
+    results = {}
+    for hoist in (True, False):
+        monkeypatch.setattr(landscape, "HOIST_PRODUCTS", hoist)
+        for streams, chunk in ((1, 1), (2, 3)):
+            monkeypatch.setitem(landscape.GRID_STREAMS, "cpu", streams)
+            surface = landscape.loss_surface_2d(loss, params, d1, d2, alphas, betas, chunk)
+            np.testing.assert_allclose(surface, expected, rtol=1e-12, err_msg=name)
+            results[hoist, streams] = np.asarray(surface)
+        along = landscape.loss_along(loss, params, d1, alphas)
+        np.testing.assert_allclose(along, [point(a, 0.0) for a in alphas], rtol=1e-12)
+    assert results[True, 1].dtype == np.float64
+
+
+def count_in_loop(jaxpr: object, primitive: str, in_loop: bool = False) -> int:
+    """How many ``primitive`` equations run inside a loop (scan/while bodies) of ``jaxpr``,
+    through nested calls."""
+    count = 0
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == primitive and in_loop:
+            count += 1
+        loop = in_loop or eqn.primitive.name in ("scan", "while")
+        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+            count += count_in_loop(sub, primitive, loop)
+    return count
+
+
+def test_the_data_products_of_the_first_layer_leave_the_loop() -> None:
+    """With HOIST_PRODUCTS, the grid's loop over the points does 2 matmuls per point for a
+    3-layer MLP (the first layer's x @ W0, x @ D1, x @ D2 are made once, before the loop), 3
+    without; the 1-D slice alike."""
+    params, _, _, loss = tanh_mlp((3, 6, 5, 2), batch=16)
+    d1 = landscape.random_direction(jax.random.PRNGKey(1), params)
+    d2 = landscape.random_direction(jax.random.PRNGKey(2), params)
+    grid = np.zeros((4, 3, 2))
+    for hoist, dots in ((True, 2), (False, 3)):
+        for streams in (1, 2):
+            traced = jax.make_jaxpr(
+                functools.partial(
+                    landscape._grid_losses,
+                    loss_fn=loss,
+                    chunk_size=1,
+                    streams=streams,
+                    hoist=hoist,
+                )
+            )(params=params, directions=(d1, d2), coefficients=grid)
+            assert count_in_loop(traced.jaxpr, "dot_general") == dots * streams
+            assert count_in_loop(traced.jaxpr, "scan") + count_in_loop(traced.jaxpr, "while") == 0
 
 
 # ------------------------------------------------------------------------------------------------
