@@ -666,7 +666,8 @@ def summarize(
     """The benchmark's result as JSON-ready data: one row per contender, in declaration order.
 
     ``usage``: per contender, the per-call ``cpu_ms``, ``user_ms``, ``sys_ms`` and ``minor_faults``
-    of the timed calls (``Benchmark(cpu_time=True)``); their medians go into the rows.
+    of the timed calls (``Benchmark(cpu_time=True)``); their medians go into the rows, and
+    ``cpu_ratio_to_best_peer`` compares CPU medians with the same peer as ``ratio_to_best_peer``.
     """
     limits, errors, quality = limits or {}, errors or {}, quality or {}
     usage = usage or {}
@@ -688,6 +689,10 @@ def summarize(
         )
         for contender in benchmark.contenders
     ]
+    peer_cpu = next((r.get("cpu_ms") for r in rows if r["contender"] == best_peer), None)
+    for row in rows:  # the same comparison by CPU time: what other load does not stretch
+        if "cpu_ms" in row:
+            row["cpu_ratio_to_best_peer"] = row["cpu_ms"] / peer_cpu if peer_cpu else None
     return {
         "benchmark": benchmark.name,
         "description": benchmark.description,
@@ -828,10 +833,11 @@ def discover() -> Discovered:
 
 HEADERS = ("median ms", "IQR ms", "vs best peer", "GB/s", "%stream", "GFLOP/s", "%matmul", "%floor")
 WIDTHS = (10, 15, 12, 8, 8, 8, 8, 7)
-# with cpu_time: median CPU ms per call (user + system) and its system part, minor page faults per
-# call, GFLOP per CPU-second as a fraction of the matmul probe's
-USAGE_HEADERS = ("CPU ms", "sys ms", "faults", "%matmul/CPU")
-USAGE_WIDTHS = (8, 8, 8, 11)
+# with cpu_time: median CPU ms per call (user + system), that over the best peer's (the peer of the
+# wall-time ratio), its system part, minor page faults per call, GFLOP per CPU-second as a fraction
+# of the matmul probe's
+USAGE_HEADERS = ("CPU ms", "CPU vs peer", "sys ms", "faults", "%matmul/CPU")
+USAGE_WIDTHS = (8, 11, 8, 8, 11)
 
 
 def _cell(value: float | None, spec: str, scale: float = 1.0, suffix: str = "") -> str:
@@ -892,6 +898,7 @@ def format_table(result: Mapping[str, Any]) -> str:
         if with_usage:
             cells += (
                 _cell(row.get("cpu_ms"), ".4g"),
+                _cell(row.get("cpu_ratio_to_best_peer"), ".2f", suffix="x"),
                 _cell(row.get("sys_ms"), ".3g"),
                 _cell(row.get("minor_faults"), ".0f"),
                 _cell(row.get("fraction_of_matmul_per_cpu_s"), ".0f", 100, "%"),

@@ -102,6 +102,11 @@ def test_cpu_time_tells_sleeping_from_spinning_and_counts_fresh_pages(isolation:
     # 32 MB of fresh pages: 8192 faults of 4 KB (16 of 2 MB with transparent huge pages)
     assert rows["touches"]["minor_faults"] >= 16
     assert rows["touches"]["minor_faults"] > 4 * max(rows["sleeps"]["minor_faults"], 1)
+    best_peer = rows[result["best_peer"]]
+    assert rows["sleeps"]["cpu_ratio_to_best_peer"] == pytest.approx(
+        rows["sleeps"]["cpu_ms"] / best_peer["cpu_ms"]
+    )
+    assert best_peer["cpu_ratio_to_best_peer"] == pytest.approx(1.0)
     table = format_table(result)
     assert "CPU ms" in table and "faults" in table
     spins_line = next(line for line in table.splitlines() if "  spins" in line)
