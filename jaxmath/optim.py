@@ -29,13 +29,21 @@ Momentum schedules: SGD's ``momentum`` and Adam's / AdamW's ``betas[0]`` may be 
 torch's param-group momentum that CyclicLR / OneCycleLR write with ``cycle_momentum``
 (``SGD(lr=sched, momentum=sched.momentum)``, ``Adam(lr=sched, betas=(sched.momentum, 0.999))``).
 
-Speed on a pytree. Each leaf is updated by its own few XLA fusions (Adam: three per leaf, m', v'
-and p', 40 bytes moved per parameter against the 28 of torch's fused kernel), which is what keeps
-the rules torch-exact per leaf and lets any pytree through optax.chain / apply_updates. On CPU with
-many leaves, keeping params flat is faster (``flat, unravel = jax.flatten_util.ravel_pytree(params)``,
-the optimizer on ``flat``, ``unravel(flat)`` inside the loss): one set of fusions for all leaves.
-Concatenating the leaves inside ``update`` (4x slower, the concatenation and split cost two more
-passes) and ``optax.flatten`` (1.4x slower) were measured and rejected; see the README's benchmark.
+Speed. Each leaf is updated by its own few XLA fusions, the same as optax's (Adam: three per leaf,
+m' = f(m, g), v' = f(v, g), p' = f(p, m', v'): 40 bytes moved per parameter against the 28 of
+torch's fused kernel, which makes one pass), which is what keeps the rules torch-exact per leaf and
+lets any pytree through optax.chain / apply_updates. XLA:CPU has no multi-output loop fusion, and a
+one-pass form written as a cache-blocked loop (``fori_loop`` over chunks updating p, m, v with
+``dynamic_update_slice``) runs its in-place updates on one thread: 2x slower than the three fusions
+on 2 cores. On CPU, a large leaf of odd size is updated about 2x slower than an even one: XLA
+splits the fusion into 2 partitions of unequal length and leaves it unvectorised when it reads a
+runtime scalar (the lr, the bias corrections); a reshape does not help (XLA loops over the output's
+shape). With many leaves, keeping params flat is faster (``flat, unravel =
+jax.flatten_util.ravel_pytree(params)``, the optimizer on ``flat``, ``unravel(flat)`` inside the
+loss): one set of fusions for all leaves. Concatenating the leaves inside ``update`` (4x slower),
+a flat state beside per-leaf params (5x slower: XLA fuses the 100-way concatenation of the grads
+into the moment updates) and ``optax.flatten`` (1.4x slower) were measured and rejected; see
+``benchmarks/optim.py`` and the README's benchmark.
 
 Parameter groups. torch's ``[{"params": decay, "weight_decay": 0.1}, {"params": no_decay,
 "weight_decay": 0.0}]`` becomes ``weight_decay_mask`` (a pytree of bools with the structure of
