@@ -546,4 +546,9 @@ def test_landscape_benchmark_quick_runs_every_contender(tmp_path: pathlib.Path) 
         "torch no_grad loop (plot_surface.py)",
     ]
     assert all(row["status"] == "ok" and row["gflop_per_s"] > 0 for row in record["rows"])
+    # the harness's CPU-time second opinion, and the work jaxmath performs with the first layer's
+    # data products hoisted (3 products once instead of one per point: less than the work)
+    assert all(row["cpu_ms"] > 0 and row["gflop_per_cpu_s"] > 0 for row in record["rows"])
+    performed = record["rows"][0]["quality"]["gflop_performed"]
+    assert 0 < performed < record["rows"][0]["work"]["flops"] / 1e9
     assert record["environment"]["load_average_at_start"] is not None
