@@ -36,6 +36,11 @@ them: (3 + 2 S) x 4 bytes per parameter (Adam: S = 2, 28 bytes; SGD with momentu
 at the streaming bandwidth measured in the run; Muon's floor is its Newton-Schulz flops at the
 measured matmul rate. S is read from jaxmath's state (``jax.eval_shape``, nothing allocated).
 
+CPU time: every timed step also records its process's CPU time (user + system, all threads), a
+second opinion on a loaded machine (wall time waits for the other engineers' processes; a step's CPU
+time mostly does not). The quality columns of the JAX rows are :func:`hlo_traffic`: the kernels XLA
+compiled and the bytes they move per parameter (Adam: 40; torch's fused kernel makes one pass, 28).
+
 Isolation: each contender runs in its own worker process (``isolation="process"``), alternating, so
 torch's and JAX's thread pools and allocators never share a process (in one process, JAX's steps were
 measured slower after torch's turns in the backprop benchmark). Workers of one benchmark start
@@ -407,6 +412,7 @@ def _optimizer_benchmark(name: str) -> Benchmark:
             else "read p, g, state and write p, state (4 bytes each) at the stream bandwidth"
         ),
         isolation="process",
+        cpu_time=True,
         warmup=1 if matmul_bound else 2,
         rounds=2 if matmul_bound else 3,
         iterations_per_round=2 if matmul_bound else 5,
@@ -445,6 +451,7 @@ def _pytree_benchmark() -> Benchmark:
         floor_note="read p, g, m, v and write p, m, v (28 bytes per parameter) at the stream "
         "bandwidth",
         isolation="process",
+        cpu_time=True,
         rounds=3,
         iterations_per_round=6,
     )
