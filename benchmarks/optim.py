@@ -229,8 +229,8 @@ def even_sizes(leaves: list[Any]) -> list[Any]:
 
 #: Why the pytree's per-leaf step is slower than one array of the same size on XLA:CPU.
 ODD_SIZE_NOTE = (
-    "diagnostic: the same 100 leaves with the odd-sized ones cut by one entry (half of the "
-    "benchmark's leaves are odd-sized). XLA:CPU splits a large loop fusion into 2 partitions; when "
+    "diagnostic: the same 100 leaves with the odd-sized ones cut by one entry (at full size 22 "
+    "leaves, 48% of the entries, are odd-sized). XLA:CPU splits a large loop fusion into 2 partitions; when "
     "they differ in length (odd size) and the fusion reads a runtime scalar (the lr, the bias "
     "corrections), LLVM leaves the loop unvectorised (checked in the dumped IR: no <8 x float>), "
     "and Adam's p' = f(p, m', v') with its sqrt and division becomes compute-bound (about 2.2x "

@@ -67,5 +67,7 @@ def test_the_pytree_benchmark_has_the_odd_size_diagnostic_row() -> None:
     row = rows["jaxmath Adam [100 arrays, odd sizes cut to even]"]
     assert row.note == bench.ODD_SIZE_NOTE and row.ours
     shapes = bench.leaf_shapes(bench.FULL["parameters"], bench.FULL["leaves"])
-    odd = sum(int(np.prod(shape)) % 2 for shape in shapes)
-    assert 20 <= odd <= 80  # the benchmark's random sizes: about half odd
+    odd = [int(np.prod(shape)) for shape in shapes if int(np.prod(shape)) % 2]
+    # as the note says: 22 odd-sized leaves holding 48% of the entries
+    assert len(odd) == 22
+    assert round(100 * sum(odd) / bench.FULL["parameters"]) == 48
