@@ -917,3 +917,155 @@ def plot_lr_schedules(
 
 
 __all__ += ["plot_lr_schedules", "plot_optimizer_comparison"]
+
+
+# ---- optimizer outcomes (muon: lab 1.4.2's comparison table) ----
+
+#: Cell colours of :func:`plot_optimizer_outcomes` outside the colour scales.
+_DIVERGED_COLOUR = "#c0392b"
+_NEVER_COLOUR = "0.85"
+
+
+def _cell_text_colour(rgba: Any) -> str:
+    """Black on light cells, white on dark ones (relative luminance of the cell colour)."""
+    red, green, blue = (float(channel) for channel in rgba[:3])
+    return "black" if 0.2126 * red + 0.7152 * green + 0.0722 * blue > 0.45 else "white"
+
+
+def _per_problem(name: str, values: Any, count: int) -> np.ndarray:
+    array = np.asarray(values, dtype=float)
+    if array.shape != (count,):
+        raise ValueError(f"{name} must have shape (len(problems),) = ({count},), got {array.shape}")
+    return array
+
+
+def plot_optimizer_outcomes(
+    steps: Any,
+    final_losses: Any,
+    optimizers: Sequence[str],
+    problems: Sequence[str],
+    ran: Any = None,
+    start_losses: Any = None,
+    thresholds: Any = None,
+    title: str = "",
+) -> Figure:
+    """Each optimizer's outcome on each problem: steps to a loss threshold and the final loss, with
+    every cell saying what happened (reached, never reached, reached then left, diverged, not run).
+
+    Args:
+        steps: shape (len(optimizers), len(problems)): the steps a run took to reach the problem's
+            threshold; NaN where it never did (grey, "-").
+        final_losses: the same shape: the loss after the run's last step.
+        optimizers, problems: the row and column labels.
+        ran: bool, the same shape (default: all True): False where that optimizer was not run on
+            that problem (hatched, "not run" in both panels; its numbers are ignored).
+        start_losses: shape (len(problems),), each problem's loss at the start (default: none). A
+            run is *diverged* when its final loss is not finite or, given these, above the start
+            loss (red, "div", the final loss under it when finite); without them only non-finite
+            ends count.
+        thresholds: shape (len(problems),), the problems' thresholds (default: none): a run that
+            reached its threshold and ended above it gets a "*" after its step count.
+        title: the figure's title.
+
+    Colours: steps on a log10 scale; final losses as log10(loss - the best final loss of the
+    column), clipped at 1e-8 (so a problem whose minimum is not 0, a saddle's -1/4, compares on
+    the same scale, and the column's best cells share the floor), over the runs not diverged; each
+    panel has its colour bar and the cell text is black or white to contrast with the cell.
+
+    Returns:
+        A Figure with the two heat maps and a line explaining the cell marks.
+    """
+    from matplotlib.colors import Normalize
+    from matplotlib.patches import Rectangle
+
+    steps = np.asarray(steps, dtype=float)
+    final_losses = np.asarray(final_losses, dtype=float)
+    shape = (len(optimizers), len(problems))
+    ran = np.ones(shape, bool) if ran is None else np.asarray(ran)
+    for name, array in (("steps", steps), ("final_losses", final_losses), ("ran", ran)):
+        if array.shape != shape:
+            raise ValueError(
+                f"{name} must have shape (len(optimizers), len(problems)) = {shape}, "
+                f"got {array.shape}"
+            )
+    if ran.dtype != bool:
+        raise TypeError(f"ran must be a bool array, got dtype {ran.dtype}")
+    start = None if start_losses is None else _per_problem("start_losses", start_losses, shape[1])
+    limit = None if thresholds is None else _per_problem("thresholds", thresholds, shape[1])
+
+    finite = np.isfinite(final_losses)
+    above_start = finite & (final_losses > start[None, :]) if start is not None else ~finite
+    diverged = ran & (~finite | above_start)
+    left = np.zeros(shape, bool)
+    if limit is not None:
+        left = ran & np.isfinite(steps) & finite & (final_losses > limit[None, :])
+    kept = ran & ~diverged
+    best = np.where(kept, final_losses, np.inf).min(axis=0, initial=np.inf)
+    best = np.where(np.isfinite(best), best, 0.0)
+    gap = np.log10(
+        np.maximum(final_losses - best[None, :], 1e-8), where=kept, out=np.full(shape, np.nan)
+    )
+    shown_steps = np.log10(steps, where=ran & np.isfinite(steps), out=np.full(shape, np.nan))
+
+    figure, (steps_axes, loss_axes) = _figure(
+        ncols=2, width=1.8 + 1.25 * len(problems), height=1.5 + 0.32 * len(optimizers)
+    )
+    panels = (
+        (steps_axes, shown_steps, "steps to threshold", "log10 steps", "viridis_r"),
+        (loss_axes, gap, "final loss", "log10(final loss - column best), floor -8", "magma_r"),
+    )
+    for axes, shown, panel_title, bar_label, cmap in panels:
+        colormap = _colormap(cmap, bad=_NEVER_COLOUR)
+        values = shown[np.isfinite(shown)]
+        norm = Normalize(*(values.min(), values.max()) if values.size else (0.0, 1.0))
+        if norm.vmin == norm.vmax:
+            norm = Normalize(norm.vmin - 0.5, norm.vmax + 0.5)
+        image = axes.imshow(np.ma.masked_invalid(shown), cmap=colormap, norm=norm, aspect="auto")
+        figure.colorbar(image, ax=axes, shrink=0.8).set_label(bar_label, fontsize="small")
+        axes.set_xticks(np.arange(len(problems)), list(problems), rotation=20, ha="right")
+        axes.set_yticks(np.arange(len(optimizers)), list(optimizers))
+        axes.set_title(panel_title, fontsize="medium")
+        for row in range(shape[0]):
+            for column in range(shape[1]):
+                corner = (column - 0.5, row - 0.5)
+                if not ran[row, column]:
+                    axes.add_patch(
+                        Rectangle(corner, 1, 1, facecolor="white", edgecolor="0.6", hatch="///")
+                    )
+                    text, colour = "not run", "0.35"
+                elif axes is loss_axes and diverged[row, column]:
+                    axes.add_patch(Rectangle(corner, 1, 1, facecolor=_DIVERGED_COLOUR))
+                    loss = final_losses[row, column]
+                    text, colour = ("div" if not np.isfinite(loss) else f"div\n{loss:.3g}"), "white"
+                elif axes is loss_axes:
+                    text = f"{final_losses[row, column]:.2g}"
+                    colour = _cell_text_colour(colormap(norm(shown[row, column])))
+                elif np.isfinite(shown[row, column]):
+                    text = f"{steps[row, column]:.0f}" + ("*" if left[row, column] else "")
+                    colour = _cell_text_colour(colormap(norm(shown[row, column])))
+                else:
+                    text, colour = "-", "black"
+                axes.text(
+                    column,
+                    row,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize="x-small" if "\n" in text or text == "not run" else "small",
+                    color=colour,
+                )
+    notes = ['"-": never reached the threshold', "hatched: not run"]
+    if limit is not None:
+        notes.insert(1, "*: reached it, ended above it")
+    notes.append(
+        "red: diverged (final loss not finite"
+        + (" or above the start loss)" if start is not None else ")")
+    )
+    figure.text(0.5, 0.0, ";  ".join(notes), ha="center", va="bottom", fontsize="small")
+    figure.get_layout_engine().set(rect=(0, 0.04, 1, 0.96))
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+__all__ += ["plot_optimizer_outcomes"]

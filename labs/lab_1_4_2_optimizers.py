@@ -766,7 +766,9 @@ def mlp(ctx: LabContext) -> dict[str, Any]:
     )
     ctx.save_figure(figure, "mlp_training_curves")
     release_compiled()
-    return {"rows": rows, "accuracies": accuracies}
+    # every run starts from the same weights: the loss there is any curve's first value
+    start_loss = float(next(iter(curves.values()))[0])
+    return {"rows": rows, "accuracies": accuracies, "start_loss": start_loss}
 
 
 @jax.jit
@@ -786,28 +788,53 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## The comparison table
 #
-# Steps to the threshold (grey: never reached) and the final loss, one row per optimizer. The
-# table itself is in `metrics.json` (`comparison`, one row per optimizer and problem, with the lr
-# and where it comes from).
+# Steps to the threshold and the final loss, one row per optimizer. Every cell says what happened:
+# a step count (with `*` when the run reached the threshold and ended above it again), `-` (never
+# reached), red `div` (diverged: the final loss is not finite or above the problem's loss at the
+# start), or hatched `not run` (SGD's momentum variants and L-BFGS in quick runs are not trained on
+# the MLP; the warm-up + cosine schedule is trained on the MLP only). The table itself is in
+# `metrics.json` (`comparison`, one row per optimizer and problem, with the lr and where it comes
+# from).
 
 
 # %%
+def start_losses(mlp_result: dict[str, Any]) -> dict[str, float]:
+    """Each problem's loss at its start point (the MLP's: its loss at the initial weights)."""
+    losses = {
+        problem: float(FUNCTIONS[problem](jnp.asarray(spec["start"], jnp.float32)))
+        for problem, spec in PROBLEMS.items()
+    }
+    return {**losses, "mlp": mlp_result["start_loss"]}
+
+
 def comparison_table(
-    ctx: LabContext, rows: list[dict[str, Any]], problems: list[str]
+    ctx: LabContext,
+    rows: list[dict[str, Any]],
+    problems: list[str],
+    starts: dict[str, float],
 ) -> dict[str, Any]:
+    """The comparison figure from the rows; a (problem, optimizer) pair without a row is drawn
+    "not run", and ``starts`` (problem -> loss at the start) tells a diverged run."""
     labels = list(dict.fromkeys(row["optimizer"] for row in rows))
     steps = np.full((len(labels), len(problems)), np.nan)
     finals = np.full((len(labels), len(problems)), np.nan)
+    ran = np.zeros((len(labels), len(problems)), bool)
+    thresholds = np.full(len(problems), np.nan)
     for row in rows:
         position = (labels.index(row["optimizer"]), problems.index(row["problem"]))
         if row["steps_to_threshold"] is not None:
             steps[position] = row["steps_to_threshold"]
         finals[position] = row["final_loss"]
-    figure = visualization.plot_optimizer_comparison(
+        ran[position] = True
+        thresholds[problems.index(row["problem"])] = row["threshold"]
+    figure = visualization.plot_optimizer_outcomes(
         steps,
         finals,
         labels,
         problems,
+        ran=ran,
+        start_losses=[starts[problem] for problem in problems],
+        thresholds=thresholds,
         title="Every optimizer at its tuned lr: steps to threshold and final loss",
     )
     ctx.save_figure(figure, "optimizer_comparison")
@@ -826,7 +853,9 @@ def comparison_table(
 
 # %%
 if __name__ == "__main__":
-    comparison_table(ctx, comparison["rows"] + mlp_result["rows"], [*PROBLEMS, "mlp"])
+    comparison_table(
+        ctx, comparison["rows"] + mlp_result["rows"], [*PROBLEMS, "mlp"], start_losses(mlp_result)
+    )
 
 # %% [markdown]
 # ## Step 5: every learning-rate schedule
@@ -1023,7 +1052,14 @@ def run(ctx: LabContext) -> dict[str, Any]:
         {f"mlp/{name}/test_accuracy": value for name, value in mlp_result["accuracies"].items()}
     )
     ctx.record(rows_by_key(mlp_result["rows"]))
-    ctx.record(comparison_table(ctx, comparison["rows"] + mlp_result["rows"], [*PROBLEMS, "mlp"]))
+    ctx.record(
+        comparison_table(
+            ctx,
+            comparison["rows"] + mlp_result["rows"],
+            [*PROBLEMS, "mlp"],
+            start_losses(mlp_result),
+        )
+    )
     ctx.record(schedule_curves(ctx))
     ctx.record(torch_agreement(ctx, comparison))
     return ctx.metrics
