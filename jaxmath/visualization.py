@@ -779,80 +779,7 @@ def plot_svd_analysis(
 __all__ += ["plot_svd_analysis"]
 
 
-# ---- optimizer comparison ----
-
-
-def plot_optimizer_comparison(
-    steps: Any,
-    final_losses: Any,
-    optimizers: Sequence[str],
-    problems: Sequence[str],
-    title: str = "",
-) -> Figure:
-    """Steps to a loss threshold and final loss, one row per optimizer and one column per problem.
-
-    Args:
-        steps: shape (len(optimizers), len(problems)): steps the optimizer took to reach the
-            problem's threshold; NaN where it never did (drawn grey, marked "-").
-        final_losses: the same shape: the loss after the last step (NaN or inf: diverged, "div").
-            Drawn as log10 of (loss - the column's smallest loss + 1e-12), so problems whose
-            minimum is not 0 (a saddle's -1/4) compare on one scale; the numbers printed are the
-            losses themselves.
-        optimizers, problems: the row and column labels.
-
-    Returns:
-        A Figure with two heat maps (steps on a log colour scale, final loss), each cell labelled.
-    """
-    steps = np.asarray(steps, dtype=float)
-    final_losses = np.asarray(final_losses, dtype=float)
-    shape = (len(optimizers), len(problems))
-    for name, array in (("steps", steps), ("final_losses", final_losses)):
-        if array.shape != shape:
-            raise ValueError(
-                f"{name} must have shape (len(optimizers), len(problems)) = {shape}, "
-                f"got {array.shape}"
-            )
-    height = 1.2 + 0.32 * len(optimizers)
-    figure, (steps_axes, loss_axes) = _figure(
-        ncols=2, width=1.3 + 1.25 * len(problems), height=height
-    )
-    finite = np.isfinite(final_losses)
-    floor = np.where(finite, final_losses, np.inf).min(axis=0, initial=np.inf)
-    floor = np.where(np.isfinite(floor), floor, 0.0)
-    shown_loss = np.where(finite, np.log10(np.maximum(final_losses - floor, 0.0) + 1e-12), np.nan)
-    panels = (
-        (steps_axes, np.log10(steps), "steps to threshold (log10 colour)", "viridis_r"),
-        (loss_axes, shown_loss, "final loss (colour: log10 of loss - best)", "magma_r"),
-    )
-    for axes, shown, panel_title, cmap in panels:
-        colormap = _colormap(cmap, bad="0.85")
-        axes.imshow(np.ma.masked_invalid(shown), cmap=colormap, aspect="auto")
-        axes.set_xticks(np.arange(len(problems)), list(problems), rotation=20, ha="right")
-        axes.set_yticks(np.arange(len(optimizers)), list(optimizers))
-        axes.set_title(panel_title, fontsize="medium")
-    for row in range(shape[0]):
-        for column in range(shape[1]):
-            count = steps[row, column]
-            loss = final_losses[row, column]
-            steps_axes.text(
-                column,
-                row,
-                "-" if np.isnan(count) else f"{count:.0f}",
-                ha="center",
-                va="center",
-                fontsize="small",
-            )
-            loss_axes.text(
-                column,
-                row,
-                f"{loss:.2g}" if np.isfinite(loss) else "div",
-                ha="center",
-                va="center",
-                fontsize="small",
-            )
-    if title:
-        figure.suptitle(title)
-    return figure
+# ---- optimizer schedules ----
 
 
 def _colormap(name: str, bad: str) -> Any:
@@ -916,7 +843,7 @@ def plot_lr_schedules(
     return figure
 
 
-__all__ += ["plot_lr_schedules", "plot_optimizer_comparison"]
+__all__ += ["plot_lr_schedules"]
 
 
 # ---- optimizer outcomes (muon: lab 1.4.2's comparison table) ----

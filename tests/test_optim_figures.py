@@ -1,40 +1,11 @@
-"""jaxmath.visualization's optimizer-comparison figures: what they draw, and bad input refused."""
+"""jaxmath.visualization's learning-rate schedule figures: what they draw, and bad input refused."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from matplotlib.figure import Figure
 
 from jaxmath import visualization
-
-
-def test_comparison_heat_maps_label_every_cell() -> None:
-    steps = np.array([[12.0, np.nan], [300.0, 45.0], [np.nan, np.nan]])
-    finals = np.array([[1e-5, 0.3], [2e-4, -0.2499], [np.inf, np.nan]])
-    figure = visualization.plot_optimizer_comparison(
-        steps, finals, ["SGD", "Adam", "Muon"], ["rosenbrock", "saddle"], title="t"
-    )
-    assert isinstance(figure, Figure)
-    steps_axes, loss_axes = figure.axes
-    step_texts = [text.get_text() for text in steps_axes.texts]
-    loss_texts = [text.get_text() for text in loss_axes.texts]
-    assert step_texts == ["12", "-", "300", "45", "-", "-"]
-    assert loss_texts == ["1e-05", "0.3", "0.0002", "-0.25", "div", "div"]
-    assert [tick.get_text() for tick in steps_axes.get_yticklabels()] == ["SGD", "Adam", "Muon"]
-    # the colours: log10 of the steps, NaN (never reached) masked
-    image = steps_axes.images[0].get_array()
-    assert image.mask.tolist() == [[False, True], [False, False], [True, True]]
-    np.testing.assert_allclose(image[0, 0], np.log10(12.0))
-
-
-def test_comparison_refuses_shapes_that_do_not_match_the_labels() -> None:
-    with pytest.raises(ValueError, match=r"steps must have shape .* = \(2, 2\), got \(2, 3\)"):
-        visualization.plot_optimizer_comparison(
-            np.ones((2, 3)), np.ones((2, 2)), ["a", "b"], ["p", "q"]
-        )
-    with pytest.raises(ValueError, match="final_losses must have shape"):
-        visualization.plot_optimizer_comparison(np.ones((2, 2)), np.ones(4), ["a", "b"], ["p", "q"])
 
 
 def test_schedules_one_panel_each_and_momentum_on_a_twin_axis() -> None:
