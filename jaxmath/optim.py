@@ -25,9 +25,15 @@ the schedule is called with the number of steps already taken (0 at the first up
 ``scheduler.step()``. Per-step scalars (lr, bias corrections) are computed in float64 when JAX's x64
 mode is on, as torch computes them in Python floats, and in float32 otherwise (with ``expm1``/
 ``log1p`` forms that keep ``1 - beta**t`` accurate); they are cast to each leaf's dtype before use.
-Momentum schedules: SGD's ``momentum`` and Adam's / AdamW's ``betas[0]`` may be schedules too, as
-torch's param-group momentum that CyclicLR / OneCycleLR write with ``cycle_momentum``
-(``SGD(lr=sched, momentum=sched.momentum)``, ``Adam(lr=sched, betas=(sched.momentum, 0.999))``).
+Momentum schedules: wherever torch's CyclicLR / OneCycleLR cycle the momentum (``cycle_momentum``:
+every optimizer with ``momentum`` or ``betas`` in its defaults), that hyperparameter may be a
+schedule too: SGD's and RMSprop's ``momentum``, and ``betas[0]`` of Adam, AdamW, Adamax, NAdam and
+RAdam (``SGD(lr=sched, momentum=sched.momentum)``, ``NAdam(lr=sched, betas=(sched.momentum,
+0.999))``). Each step reads the schedule's value where torch's update reads the param group's:
+bias corrections are :math:`1 - \beta_{1,t}^t` with this step's beta1 (not a product of the betas
+so far), NAdam's :math:`\mu_t, \mu_{t+1}` use this step's beta1 and its product of mus keeps the
+mus actually used; see each docstring (RMSprop's momentum at 0 in particular). A constant (a
+number) compiles exactly as before: no extra runtime scalar.
 
 Speed. Each leaf is updated by its own few XLA fusions, the same as optax's (Adam: three per leaf,
 m' = f(m, g), v' = f(v, g), p' = f(p, m', v'): 40 bytes moved per parameter against the 28 of
@@ -137,13 +143,26 @@ def check_unit_interval(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be in [0, 1), got {value!r}")
 
 
-def check_betas(betas: Any, beta1_schedule: bool = False) -> tuple[Any, float]:
-    """A pair in [0, 1); with ``beta1_schedule`` (Adam, AdamW) betas[0] may be a schedule
-    step -> beta1 (e.g. ``CyclicLR(...).momentum``), returned as it is."""
+def check_schedulable(name: str, value: Any, check: Callable[[str, Any], None]) -> None:
+    """``value`` is a schedule step -> value (a callable; unchecked: its values are traced), or a
+    real number that passes ``check``; anything else is a TypeError saying both are accepted."""
+    if callable(value):
+        return
+    try:
+        check(name, value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a real number or a schedule (a function of the step count), "
+            f"got {value!r}"
+        ) from None
+
+
+def check_betas(betas: Any) -> tuple[Any, float]:
+    """A pair in [0, 1); betas[0] may be a schedule step -> beta1 (e.g. ``CyclicLR(...).momentum``,
+    what torch's schedulers with ``cycle_momentum`` write into betas[0]), returned as it is."""
     if not isinstance(betas, Sequence) or isinstance(betas, str) or len(betas) != 2:
         raise TypeError(f"betas must be a pair of floats (beta1, beta2), got {betas!r}")
-    if not (beta1_schedule and callable(betas[0])):
-        check_unit_interval("betas[0]", betas[0])
+    check_schedulable("betas[0]", betas[0], check_unit_interval)
     check_unit_interval("betas[1]", betas[1])
     beta1 = betas[0] if callable(betas[0]) else float(betas[0])
     return beta1, float(betas[1])
@@ -151,8 +170,7 @@ def check_betas(betas: Any, beta1_schedule: bool = False) -> tuple[Any, float]:
 
 def check_momentum(momentum: Any) -> None:
     """A real number >= 0, or a schedule step -> momentum (unchecked: its values are traced)."""
-    if not callable(momentum):
-        check_nonnegative("momentum", momentum)
+    check_schedulable("momentum", momentum, check_nonnegative)
 
 
 def scheduled(value: Any, count: jax.Array) -> jax.Array:
@@ -265,6 +283,14 @@ def bias_correction(beta: float, step: jax.Array) -> jax.Array:
     if one_minus == 1.0:
         return jnp.ones((), scalar_dtype())
     return -jnp.expm1(step * jnp.asarray(math.log1p(-one_minus), scalar_dtype()))
+
+
+def scheduled_bias_correction(beta_t: jax.Array, step: jax.Array) -> jax.Array:
+    r""":math:`1 - \beta_t^t` for a scheduled beta (a traced scalar, this step's value): torch
+    computes ``1 - beta1**step`` with the param group's current beta1, not a product of the betas
+    so far. Formed as ``-expm1(t log1p(beta_t - 1))`` (``beta_t - 1`` exact for beta_t in
+    [0.5, 1]; beta_t = 0 gives 1)."""
+    return -jnp.expm1(step * jnp.log1p(beta_t - 1))
 
 
 def lerp(start: jax.Array, end: jax.Array, weight: float) -> jax.Array:
@@ -491,7 +517,7 @@ def Adam(  # noqa: N802
     """
     check_lr(lr)
     check_nonnegative("eps", eps)
-    beta1, beta2 = check_betas(betas, beta1_schedule=True)
+    beta1, beta2 = check_betas(betas)
     check_nonnegative("weight_decay", weight_decay)
     check_bool("amsgrad", amsgrad)
     check_bool("maximize", maximize)
@@ -519,7 +545,7 @@ def Adam(  # noqa: N802
         step_t = step.astype(scalar_dtype())
         if callable(beta1):  # torch: 1 - beta1**t with the beta1 of this step (not a product)
             beta1_t = scheduled(beta1, state.count)
-            step_size = lr_t / -jnp.expm1(step_t * jnp.log1p(beta1_t - 1))
+            step_size = lr_t / scheduled_bias_correction(beta1_t, step_t)
         else:
             step_size = lr_t / bias_correction(beta1, step_t)
         bias_correction2_sqrt = jnp.sqrt(bias_correction(beta2, step_t))
@@ -656,12 +682,23 @@ def RMSprop(  # noqa: N802
     eps is outside the square root; the momentum buffer holds :math:`g/d` with the lr applied
     outside it (so a schedule rescales the whole buffer, unlike optax's trace of lr-scaled steps).
 
+    A momentum schedule (``momentum=OneCycleLR(...).momentum``, what torch's CyclicLR / OneCycleLR
+    write into the param group) is read at every step: :math:`\mu_t` replaces :math:`\mu`, and the
+    branch is torch's per-step ``if momentum > 0``. torch creates the buffer at the first step only
+    if the momentum is > 0 then; a step whose :math:`\mu_t \le 0` takes the plain step
+    :math:`g_t/d_t` and leaves the buffer as it was (torch's buffer is untouched), and the next
+    step with :math:`\mu_t > 0` continues from it. With a schedule the buffer always exists
+    (zeros): where torch has one (:math:`\mu_1 > 0`, e.g. every OneCycleLR and every CyclicLR with
+    max_momentum > 0) the steps are torch's; where torch has none (:math:`\mu_1 \le 0`, rising
+    later) torch fails with a KeyError at the first step with :math:`\mu_t > 0`, and here the
+    zero buffer starts then, as if torch had created it at the first step.
+
     Args:
         lr: learning rate or schedule (default: 1e-2).
         alpha: smoothing constant, >= 0 (default: 0.99).
         eps: added to the denominator, >= 0 (default: 1e-8).
         weight_decay: coupled L2 penalty, >= 0 (default: 0).
-        momentum: >= 0 (default: 0).
+        momentum: :math:`\mu` >= 0 (default: 0), or a schedule step -> momentum (see above).
         centered: normalise by the estimated variance (default: False).
         maximize: ascend (default: False).
         weight_decay_mask: which leaves are decayed (default None: all).
@@ -675,12 +712,13 @@ def RMSprop(  # noqa: N802
     """
     check_lr(lr)
     check_nonnegative("eps", eps)
-    check_nonnegative("momentum", momentum)
+    check_momentum(momentum)
     check_nonnegative("weight_decay", weight_decay)
     check_nonnegative("alpha", alpha)
     check_bool("centered", centered)
     check_bool("maximize", maximize)
     check_mask(weight_decay_mask)
+    has_buffer = callable(momentum) or momentum > 0
 
     def init(params: Any) -> RMSpropState:
         if weight_decay != 0:
@@ -689,7 +727,7 @@ def RMSprop(  # noqa: N802
             _count(),
             _zeros_like_tree(params),
             _zeros_like_tree(params) if centered else None,
-            _zeros_like_tree(params) if momentum > 0 else None,
+            _zeros_like_tree(params) if has_buffer else None,
         )
 
     def update(grads: Any, state: RMSpropState, params: Any = None) -> tuple[Any, RMSpropState]:
@@ -698,6 +736,9 @@ def RMSprop(  # noqa: N802
         )
         decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
         lr_t = learning_rate(lr, state.count)
+        if callable(momentum):  # torch's `if momentum > 0` on this step's value
+            momentum_t = scheduled(momentum, state.count)
+            momentum_on = momentum_t > 0
         count = len(grad_leaves)
         columns: list[list[Any]] = [[], [], [], []]
         for index, (g, p, v, g_avg, buf) in enumerate(
@@ -719,7 +760,10 @@ def RMSprop(  # noqa: N802
                 avg = jnp.sqrt(v - g_avg * g_avg) + eps
             else:
                 avg = jnp.sqrt(v) + eps
-            if momentum > 0:
+            if callable(momentum):
+                buf = jnp.where(momentum_on, buf * _cast(momentum_t, buf) + g / avg, buf)
+                u = -_cast(lr_t, g) * jnp.where(momentum_on, buf, g / avg)
+            elif momentum > 0:
                 buf = buf * momentum + g / avg
                 u = -_cast(lr_t, g) * buf
             else:
@@ -731,7 +775,7 @@ def RMSprop(  # noqa: N802
             state.count + 1,
             treedef.unflatten(square_avg),
             treedef.unflatten(grad_avg) if centered else None,
-            treedef.unflatten(buffers) if momentum > 0 else None,
+            treedef.unflatten(buffers) if has_buffer else None,
         )
         return treedef.unflatten(updates), new_state
 
@@ -958,7 +1002,10 @@ def Adamax(  # noqa: N802
     checks the benchmark's contenders, optax.adamax among them, compute the same step).
 
     Args: lr (default: 2e-3), betas in [0, 1) (default: (0.9, 0.999)), eps (default: 1e-8),
-    weight_decay (default: 0), maximize, weight_decay_mask.
+    weight_decay (default: 0), maximize, weight_decay_mask. betas[0] may be a schedule
+    step -> beta1, as torch's ``betas[0]`` written by a scheduler with ``cycle_momentum``
+    (``betas=(CyclicLR(...).momentum, 0.999)``): m_t then uses this step's :math:`\beta_{1,t}`
+    and the bias correction is :math:`1 - \beta_{1,t}^t`, as torch's.
 
     Reference: Kingma & Ba, "Adam", section 7.1; ``torch.optim.Adamax``.
     """
@@ -981,7 +1028,11 @@ def Adamax(  # noqa: N802
         decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
         lr_t = learning_rate(lr, state.count)
         step_t = (state.count + 1).astype(scalar_dtype())
-        clr = lr_t / bias_correction(beta1, step_t)
+        if callable(beta1):  # torch: 1 - beta1**t with the beta1 of this step
+            beta1_t = scheduled(beta1, state.count)
+            clr = lr_t / scheduled_bias_correction(beta1_t, step_t)
+        else:
+            clr = lr_t / bias_correction(beta1, step_t)
         columns: list[list[Any]] = [[], [], []]
         for index, (g, p, m, u_inf) in enumerate(
             zip(
@@ -995,7 +1046,7 @@ def Adamax(  # noqa: N802
             g = -g if maximize else g
             if weight_decay != 0 and decays[index]:
                 g = g + weight_decay * p
-            m = lerp(m, g, 1.0 - beta1)
+            m = _torch_lerp(m, g, 1 - beta1_t) if callable(beta1) else lerp(m, g, 1.0 - beta1)
             u_inf = jnp.maximum(u_inf * beta2, jnp.abs(g) + eps)
             for column, value in zip(
                 columns, (-_cast(clr, g) * (m / u_inf), m, u_inf), strict=True
@@ -1046,12 +1097,21 @@ def NAdam(  # noqa: N802
     torch keeps :math:`\prod \mu_i` in a float32 0-d tensor (its default dtype) whatever the
     params' dtype; so do we (``state.mu_product``), or float64 params would drift from torch by ~1e-8.
 
+    A beta1 schedule (``betas=(OneCycleLR(...).momentum, 0.999)``, torch's ``betas[0]`` written
+    by a scheduler with ``cycle_momentum``) gives :math:`\beta_{1,t}` at step t, used as torch uses
+    the param group's current beta1: in :math:`\mu_t` and :math:`\mu_{t+1}` alike (both with
+    :math:`\beta_{1,t}`) and in m_t's lerp; the product keeps the mus actually used,
+    :math:`\prod_{i\le t} \beta_{1,i}(1 - \tfrac12 0.96^{i\psi})`, and the second term's
+    denominator is :math:`1 - \prod_{i\le t}\mu_i \cdot \mu_{t+1}` with this step's
+    :math:`\mu_{t+1}` (not the one the next step will use).
+
     .. warning:: ``optax.nadam`` uses a constant :math:`\mu = \beta_1` (no 0.96 schedule and no
        product of mus), so it does not reproduce torch's NAdam.
 
-    Args: lr (default: 2e-3), betas (default: (0.9, 0.999)), eps (default: 1e-8), weight_decay
-    (default: 0), momentum_decay :math:`\psi` >= 0 (default: 4e-3), decoupled_weight_decay
-    (default: False), maximize, weight_decay_mask.
+    Args: lr (default: 2e-3), betas (default: (0.9, 0.999); betas[0] may be a schedule
+    step -> beta1, see above), eps (default: 1e-8), weight_decay (default: 0), momentum_decay
+    :math:`\psi` >= 0 (default: 4e-3), decoupled_weight_decay (default: False), maximize,
+    weight_decay_mask.
 
     Reference: Dozat, "Incorporating Nesterov Momentum into Adam", ICLR 2016 workshop;
     ``torch.optim.NAdam``.
@@ -1081,8 +1141,9 @@ def NAdam(  # noqa: N802
         step = (state.count + 1).astype(scalar_dtype())
         bias_correction2 = bias_correction(beta2, step)
         decay_base = jnp.asarray(0.96, scalar_dtype())
-        mu = beta1 * (1.0 - 0.5 * decay_base ** (step * momentum_decay))
-        mu_next = beta1 * (1.0 - 0.5 * decay_base ** ((step + 1) * momentum_decay))
+        beta1_t = scheduled(beta1, state.count) if callable(beta1) else beta1
+        mu = beta1_t * (1.0 - 0.5 * decay_base ** (step * momentum_decay))
+        mu_next = beta1_t * (1.0 - 0.5 * decay_base ** ((step + 1) * momentum_decay))
         mu_product = state.mu_product * mu.astype(jnp.float32)  # rounded as torch's float32 `*=`
         product = mu_product.astype(scalar_dtype())
         grad_scale = -lr_t * (1.0 - mu) / (1.0 - product)
@@ -1100,7 +1161,7 @@ def NAdam(  # noqa: N802
             g = -g if maximize else g
             decay = weight_decay != 0 and decays[index]
             g = _decay_parts(g, p, decay, decoupled_weight_decay, weight_decay)
-            m = lerp(m, g, 1.0 - beta1)
+            m = _torch_lerp(m, g, 1 - beta1_t) if callable(beta1) else lerp(m, g, 1.0 - beta1)
             v = v * beta2 + ((1.0 - beta2) * g) * g
             denom = jnp.sqrt(v / _cast(bias_correction2, v)) + eps
             u = _cast(grad_scale, g) * (g / denom) + _cast(avg_scale, g) * (m / denom)
@@ -1153,8 +1214,14 @@ def RAdam(  # noqa: N802
     branch). Weight decay coupled or decoupled, as NAdam. ``optax.radam`` uses a threshold of 5 too,
     but eps inside its own form; it is not tested as equal.
 
-    Args: lr (default: 1e-3), betas (default: (0.9, 0.999)), eps (default: 1e-8), weight_decay
-    (default: 0), decoupled_weight_decay (default: False), maximize, weight_decay_mask.
+    A beta1 schedule (``betas=(CyclicLR(...).momentum, 0.999)``, torch's ``betas[0]`` written by a
+    scheduler with ``cycle_momentum``) enters m_t's lerp and :math:`\hat m_t = m_t /
+    (1 - \beta_{1,t}^t)` with this step's :math:`\beta_{1,t}`, as torch's; the rectification
+    depends on beta2 only.
+
+    Args: lr (default: 1e-3), betas (default: (0.9, 0.999); betas[0] may be a schedule
+    step -> beta1), eps (default: 1e-8), weight_decay (default: 0), decoupled_weight_decay
+    (default: False), maximize, weight_decay_mask.
 
     Reference: Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond", ICLR 2020;
     ``torch.optim.RAdam``.
@@ -1179,7 +1246,11 @@ def RAdam(  # noqa: N802
         decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
         lr_t = learning_rate(lr, state.count)
         step = (state.count + 1).astype(scalar_dtype())
-        bias_correction1 = bias_correction(beta1, step)
+        if callable(beta1):  # torch: 1 - beta1**t with the beta1 of this step
+            beta1_t = scheduled(beta1, state.count)
+            bias_correction1 = scheduled_bias_correction(beta1_t, step)
+        else:
+            bias_correction1 = bias_correction(beta1, step)
         bias_correction2 = bias_correction(beta2, step)
         rho_inf = 2 / (1 - beta2) - 1
         rho_t = rho_inf - 2 * step * (1.0 - bias_correction2) / bias_correction2
@@ -1201,7 +1272,7 @@ def RAdam(  # noqa: N802
             g = -g if maximize else g
             decay = weight_decay != 0 and decays[index]
             g = _decay_parts(g, p, decay, decoupled_weight_decay, weight_decay)
-            m = lerp(m, g, 1.0 - beta1)
+            m = _torch_lerp(m, g, 1 - beta1_t) if callable(beta1) else lerp(m, g, 1.0 - beta1)
             v = v * beta2 + ((1.0 - beta2) * g) * g
             step_m = (m / _cast(bias_correction1, m)) * _cast(lr_t, m)
             adaptive = _cast(jnp.sqrt(bias_correction2), v) / (jnp.sqrt(v) + eps)

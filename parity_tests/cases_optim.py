@@ -173,7 +173,7 @@ def optimizer_call(name: str) -> Callable[..., Any]:
         if schedule is not None:
             hyper["lr"] = _schedule(package.lr_scheduler, hyper["lr"], schedule)
         if momentum_schedule:  # what torch's CyclicLR / OneCycleLR write into the param group
-            if name == "SGD":
+            if name in ("SGD", "RMSprop"):  # torch.optim's defaults have "momentum", else "betas"
                 hyper["momentum"] = hyper["lr"].momentum
             else:
                 hyper["betas"] = (hyper["lr"].momentum, hyper.get("betas", (0.9, 0.999))[1])
@@ -410,6 +410,34 @@ OPTIMIZER_SETTINGS: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("array", {"lr": 0.01, "weight_decay": 0.1, "maximize": True}),
         ("mlp", {"lr": 0.01, "weight_decay": 0.2, "weight_decay_mask": "function"}),
         ("dict", {"lr": 0.01, "momentum": 0.3, "schedule": ("ExponentialLR", {"gamma": 0.99})}),
+        (
+            "mlp",
+            {
+                "lr": 0.005,
+                "momentum_schedule": True,
+                "schedule": ("OneCycleLR", {"total_steps": 250}),
+            },
+        ),
+        # the momentum reaches exactly 0 at steps 40, 120, 200 (the peaks of the lr): torch takes
+        # the plain step there and leaves its buffer as it was (the `if momentum > 0` branch)
+        (
+            "dict",
+            {
+                "lr": 0.002,
+                "centered": True,
+                "weight_decay": 0.05,
+                "momentum_schedule": True,
+                "schedule": (
+                    "CyclicLR",
+                    {
+                        "max_lr": 0.01,
+                        "step_size_up": 40,
+                        "base_momentum": 0.0,
+                        "max_momentum": 0.9,
+                    },
+                ),
+            },
+        ),
     ],
     "Adagrad": [
         ("dict", {}),
@@ -432,6 +460,26 @@ OPTIMIZER_SETTINGS: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("dict", {"lr": 0.02, "weight_decay": 0.1, "betas": (0.5, 0.99)}),
         ("mlp", {"lr": 0.02, "maximize": True, "eps": 1e-4}),
         ("tuple", {"lr": 0.02, "weight_decay": 0.2, "weight_decay_mask": "tree"}),
+        (
+            "mlp",
+            {
+                "lr": 0.02,
+                "momentum_schedule": True,
+                "schedule": ("OneCycleLR", {"total_steps": 250, "anneal_strategy": "linear"}),
+            },
+        ),
+        (
+            "dict",
+            {
+                "lr": 0.005,
+                "weight_decay": 0.1,
+                "momentum_schedule": True,
+                "schedule": (
+                    "CyclicLR",
+                    {"max_lr": 0.02, "step_size_up": 30, "mode": "exp_range", "gamma": 0.995},
+                ),
+            },
+        ),
     ],
     "NAdam": [
         ("dict", {}),
@@ -449,6 +497,28 @@ OPTIMIZER_SETTINGS: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("tuple", {"lr": 0.01, "maximize": True, "betas": (0.8, 0.99)}),
         ("mlp", {"lr": 0.01, "weight_decay": 0.2, "weight_decay_mask": "function"}),
         ("dict", {"lr": 0.02, "schedule": ("StepLR", {"step_size": 50, "gamma": 0.5})}),
+        (
+            "dict",
+            {
+                "lr": 0.01,
+                "momentum_schedule": True,
+                "schedule": ("OneCycleLR", {"total_steps": 250, "three_phase": True}),
+            },
+        ),
+        (
+            "mlp",
+            {
+                "lr": 0.005,
+                "weight_decay": 0.1,
+                "decoupled_weight_decay": True,
+                "momentum_decay": 0.01,
+                "momentum_schedule": True,
+                "schedule": (
+                    "CyclicLR",
+                    {"max_lr": 0.02, "step_size_up": 25, "mode": "triangular2"},
+                ),
+            },
+        ),
     ],
     "RAdam": [
         ("dict", {}),
@@ -457,6 +527,32 @@ OPTIMIZER_SETTINGS: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("mlp", {"lr": 0.02, "weight_decay": 0.1, "decoupled_weight_decay": True}),
         ("tuple", {"lr": 0.02, "maximize": True, "betas": (0.9, 0.9)}),
         ("mlp", {"lr": 0.02, "weight_decay": 0.2, "weight_decay_mask": "tree"}),
+        (
+            "tuple",
+            {
+                "lr": 0.02,
+                "momentum_schedule": True,
+                "schedule": ("OneCycleLR", {"total_steps": 250}),
+            },
+        ),
+        (
+            "mlp",
+            {
+                "lr": 0.005,
+                "weight_decay": 0.1,
+                "maximize": True,
+                "momentum_schedule": True,
+                "schedule": (
+                    "CyclicLR",
+                    {
+                        "max_lr": 0.02,
+                        "step_size_up": 40,
+                        "base_momentum": 0.5,
+                        "max_momentum": 0.95,
+                    },
+                ),
+            },
+        ),
     ],
     "Rprop": [
         ("dict", {}),
@@ -556,6 +652,21 @@ def optimizer_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
             upstream_match=upstream,
         )
 
+    def not_a_number_or_schedule(argument: str, **options: Any) -> ErrorInput:
+        """A momentum / beta1 that is neither a number nor a schedule: torch's comparison with
+        its bound fails on the string."""
+        return ErrorInput(
+            Sample(_tiny_problem(name), {"steps": 1, **options}, f"{argument} a string"),
+            TypeError,
+            re.escape(
+                f"{argument} must be a real number or a schedule (a function of the step count), "
+                f"got '0.9'"
+            ),
+            upstream_rejects=True,
+            upstream_exception=TypeError,
+            upstream_match="not supported between instances of",
+        )
+
     def errors() -> Iterator[ErrorInput]:
         yield rejected(
             "lr < 0",
@@ -594,6 +705,7 @@ def optimizer_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
                 "Invalid beta parameter at index 1",
                 betas=(0.9, -0.1),
             )
+            yield not_a_number_or_schedule("betas[0]", betas=("0.9", 0.999))
         if name not in ("SGD", "Rprop", "ASGD", "Adafactor", "Muon"):
             yield rejected(
                 "eps < 0", r"eps must be >= 0.0, got -1e-08", "Invalid epsilon", eps=-1e-8
@@ -605,6 +717,8 @@ def optimizer_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
                 upstream_messages.get("momentum", "Invalid momentum value"),
                 momentum=-0.5,
             )
+        if name in ("SGD", "RMSprop"):
+            yield not_a_number_or_schedule("momentum", momentum="0.9")
         if name == "SGD":
             yield rejected(
                 "nesterov without momentum",

@@ -484,3 +484,184 @@ def test_zero_and_huge_gradients_stay_finite_and_equal_torch(name: str) -> None:
         for key in params:
             assert np.all(np.isfinite(np.asarray(ours[key])))
             np.testing.assert_allclose(np.asarray(ours[key]), tensors[key].numpy(), rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------------
+# Momentum / beta1 schedules wherever torch's CyclicLR and OneCycleLR cycle them
+# ------------------------------------------------------------------------------------------------
+
+
+def torch_cycles_momentum_of(name: str) -> str | None:
+    """What torch's CyclicLR / OneCycleLR write with ``cycle_momentum=True``: "betas" when the
+    optimizer's defaults have betas (betas[0] replaced), else "momentum", else None (torch raises)."""
+    matrix = [torch.zeros(2, 2, requires_grad=True)]
+    defaults = getattr(torch.optim, name)(matrix).defaults
+    if "betas" in defaults:
+        return "betas"
+    return "momentum" if "momentum" in defaults else None
+
+
+CYCLED = [name for name in OPTIMIZERS if torch_cycles_momentum_of(name) is not None]
+
+
+def with_momentum_schedule(name: str, momentum: Any, **hyper: Any) -> dict[str, Any]:
+    """``momentum`` (a schedule) where torch's scheduler writes it: betas[0] or momentum."""
+    if torch_cycles_momentum_of(name) == "betas":
+        return {**hyper, "betas": (momentum, 0.999)}
+    return {**hyper, "momentum": momentum}
+
+
+def test_torch_cycles_the_momentum_of_exactly_these_optimizers() -> None:
+    """The list the schedules below run over, read from torch 2.13 (not typed in): everything with
+    momentum or betas in its defaults; the others have neither (torch's schedulers raise)."""
+    assert CYCLED == ["SGD", "Adam", "AdamW", "RMSprop", "Adamax", "NAdam", "RAdam", "Muon"]
+    parameter = [torch.zeros(2, requires_grad=True)]
+    with pytest.raises(ValueError, match="optimizer must support momentum or beta1"):
+        torch.optim.lr_scheduler.OneCycleLR(torch.optim.Adagrad(parameter), 0.1, total_steps=5)
+
+
+def run_torch_ref(opt: Any, params: Any, a: Any, c: Any, steps: int) -> Any:
+    tensors = lambda tree: jax.tree.map(lambda x: torch.tensor(np.asarray(x)), tree)  # noqa: E731
+    params, a, c = tensors(params), tensors(a), tensors(c)
+    state = opt.init(params)
+    for _ in range(steps):
+        updates, state = opt.update(to.tree_map(problem_gradient, params, a, c), state, params)
+        params = to.apply_updates(params, updates)
+    return jax.tree.map(lambda t: t.numpy(), params)
+
+
+@pytest.mark.parametrize("name", [name for name in CYCLED if name != "Muon"])
+@pytest.mark.parametrize("package", [jo, to], ids=["jaxmath", "torch_ref"])
+def test_a_momentum_schedule_follows_torch_s_scheduler_step_for_step(name: str, package) -> None:
+    """Each optimizer torch cycles, with OneCycleLR's momentum (0.95 -> 0.85 -> 0.95) and lr, equal
+    to torch.optim stepped by torch's OneCycleLR after 60 steps (float64, the parity tolerance;
+    jaxmath under one jit compile); the same run with the momentum frozen at its first value is
+    far from it (the schedule is read at every step)."""
+    schedules = jaxmath.lr_scheduler if package is jo else torch_ref.lr_scheduler
+    schedule = schedules.OneCycleLR(0.02, total_steps=60, pct_start=0.4)
+    params, a, c = problem(np.random.default_rng(7), "dict", "float64")
+    expected = torch_trajectory(
+        name,
+        params,
+        a,
+        c,
+        60,
+        lr=0.02,
+        momentum_schedule=True,
+        schedule=("OneCycleLR", {"total_steps": 60, "pct_start": 0.4}),
+    )
+    run = run_jax if package is jo else run_torch_ref
+    tol = tolerance("optimizer", "float64")
+    for momentum, equal in ((schedule.momentum, True), (lambda count: 0.95 + 0 * count, False)):
+        opt = getattr(package, name)(**with_momentum_schedule(name, momentum, lr=schedule))
+        ours = run(opt, params, a, c, 60)
+        gap = max(
+            float(np.max(np.abs(np.asarray(x) - np.asarray(y)) / (tol.atol + np.abs(y))))
+            for x, y in zip(leaves(ours), leaves(expected), strict=True)
+        )
+        assert (gap < tol.rtol) if equal else (gap > 1e3 * tol.rtol), gap
+
+
+@pytest.mark.parametrize("package", [jo, to], ids=["jaxmath", "torch_ref"])
+def test_nadam_mu_product_accumulates_the_scheduled_mus_as_torch_s(package: Any) -> None:
+    """torch's NAdam multiplies its float32 mu_product by mu_t = beta1_t (1 - 0.5 0.96^(t psi)),
+    each with that step's beta1: the state after 40 steps equals torch.optim's, bit for bit."""
+    schedule_module = jaxmath.lr_scheduler if package is jo else torch_ref.lr_scheduler
+    schedule = schedule_module.CyclicLR(0.001, 0.01, step_size_up=7, mode="triangular2")
+    opt = package.NAdam(lr=schedule, betas=(schedule.momentum, 0.99), momentum_decay=0.01)
+    array = jnp.asarray if package is jo else torch.tensor
+    params = array(np.linspace(-1.0, 2.0, 5))
+    state = opt.init(params)
+    tensor = torch.tensor(np.linspace(-1.0, 2.0, 5), requires_grad=True)
+    torch_opt = torch.optim.NAdam([tensor], lr=0.001, betas=(0.9, 0.99), momentum_decay=0.01)
+    scheduler = torch.optim.lr_scheduler.CyclicLR(
+        torch_opt, 0.001, 0.01, step_size_up=7, mode="triangular2"
+    )
+    for _ in range(40):
+        updates, state = opt.update(params * 2.0, state, params)
+        params = package.apply_updates(params, updates)
+        tensor.grad = tensor.detach() * 2.0
+        torch_opt.step()
+        scheduler.step()
+    expected = torch_opt.state[tensor]["mu_product"]
+    assert expected.dtype == torch.float32
+    assert np.asarray(state.mu_product).dtype == np.float32
+    assert float(state.mu_product) == float(expected)
+    assert float(expected) < 0.3  # the product of 40 mus, visibly away from 1
+
+
+@pytest.mark.parametrize("package", [jo, to], ids=["jaxmath", "torch_ref"])
+def test_rmsprop_momentum_schedule_at_zero_keeps_the_buffer_as_torch(package: Any) -> None:
+    """A schedule at 0 on some steps: the plain step there and the buffer left as it was, as
+    torch's per-step `if momentum > 0`. A schedule that starts at 0 and rises (torch: KeyError,
+    no buffer was created at its first step) runs as torch does with its buffer created at the
+    first step: torch.optim.RMSprop with the group's momentum set to the schedule's value before
+    each step, and a zero buffer put into its state after the first step."""
+    values = [0.0, 0.0, 0.5, 0.9, 0.0, 0.7, 0.0, 0.0, 0.3, 0.6]
+    table = jnp.asarray(values) if package is jo else torch.tensor(values, dtype=torch.float64)
+    schedule = lambda count: table[count]  # noqa: E731
+    opt = package.RMSprop(lr=0.01, momentum=schedule, centered=True)
+    array = jnp.asarray if package is jo else torch.tensor
+    start = np.array([1.5, -2.0, 0.25])
+    params = array(start)
+    state = opt.init(params)
+    assert state.momentum_buffer is not None
+    tensor = torch.tensor(start, requires_grad=True)
+    torch_opt = torch.optim.RMSprop([tensor], lr=0.01, centered=True)
+    for value in values:
+        torch_opt.param_groups[0]["momentum"] = value
+        updates, state = opt.update(params**3, state, params)
+        params = package.apply_updates(params, updates)
+        tensor.grad = tensor.detach() ** 3
+        torch_opt.step()
+        torch_opt.state[tensor].setdefault("momentum_buffer", torch.zeros_like(tensor.detach()))
+        np.testing.assert_allclose(np.asarray(params), tensor.detach().numpy(), rtol=1e-14)
+        np.testing.assert_allclose(
+            np.asarray(state.momentum_buffer),
+            torch_opt.state[tensor]["momentum_buffer"].numpy(),
+            rtol=1e-14,
+        )
+    with pytest.raises(KeyError, match="momentum_buffer"):  # torch's own behaviour, documented
+        fresh = torch.tensor(start, requires_grad=True)
+        torch_fresh = torch.optim.RMSprop([fresh], lr=0.01, momentum=0.0)
+        for value in values[:3]:
+            torch_fresh.param_groups[0]["momentum"] = value
+            fresh.grad = torch.ones(3, dtype=torch.float64)
+            torch_fresh.step()
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop"])
+def test_a_constant_momentum_compiles_without_the_schedule_s_scalars(name: str) -> None:
+    """A number stays a compile-time constant: the lowered update of a constant beta1 has none of
+    the schedule's log1p (1 - beta1_t^t), a constant RMSprop momentum none of its per-step select;
+    the scheduled forms have them (so this check can fail)."""
+    schedule = jaxmath.lr_scheduler.OneCycleLR(0.1, total_steps=20)
+    # RMSprop's branch and torch.lerp's two branches (NAdam: also beta1 times its 0.96 factor,
+    # which a constant has too) are selects; 1 - beta1_t^t is a log1p
+    marker = "select" if name in ("RMSprop", "NAdam") else "log_plus_one"
+    params = {"w": jnp.ones((3, 2)), "b": jnp.ones(2)}
+    texts = []
+    for hyper in (
+        {"momentum": 0.9} if name == "RMSprop" else {"betas": (0.9, 0.999)},
+        with_momentum_schedule(name, schedule),
+    ):
+        opt = getattr(jo, name)(lr=0.01, **hyper)
+        state = opt.init(params)
+        texts.append(jax.jit(opt.update).lower(params, state, params).as_text())
+    constant, scheduled = (text.count(f"stablehlo.{marker}") for text in texts)
+    assert constant == 0 < scheduled
+
+
+@pytest.mark.parametrize("package", [jo, to], ids=["jaxmath", "torch_ref"])
+def test_momentum_and_beta1_are_numbers_or_schedules(package: Any) -> None:
+    message = r"must be a real number or a schedule \(a function of the step count\), got '0.9'"
+    for name in ("Adam", "AdamW", "Adamax", "NAdam", "RAdam"):
+        with pytest.raises(TypeError, match=r"betas\[0\] " + message):
+            getattr(package, name)(betas=("0.9", 0.999))
+        with pytest.raises(TypeError, match=r"betas\[1\] must be a real number, got"):
+            getattr(package, name)(betas=(0.9, jaxmath.lr_scheduler.StepLR(0.9, 5)))
+    for name in ("SGD", "RMSprop"):
+        with pytest.raises(TypeError, match="momentum " + message):
+            getattr(package, name)(momentum="0.9")
+        with pytest.raises(ValueError, match=r"momentum must be >= 0.0, got -0.5"):
+            getattr(package, name)(momentum=-0.5)

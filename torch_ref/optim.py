@@ -9,7 +9,10 @@ computations (jaxmath, this module, torch.optim itself).
 
 Per-step scalars (lr, bias corrections) are Python floats, as torch.optim computes them; an ``lr``
 schedule is called with the number of steps taken (a 0-d int64 tensor) and its value converted with
-``float``. Validation messages are jaxmath.optim's, word for word.
+``float``. The momentum hyperparameters torch's CyclicLR / OneCycleLR cycle (SGD's and RMSprop's
+``momentum``, betas[0] of Adam, AdamW, Adamax, NAdam, RAdam) may be such schedules too, read at
+each step as torch reads its param group (see jaxmath.optim). Validation messages are
+jaxmath.optim's, word for word.
 """
 
 from __future__ import annotations
@@ -87,19 +90,30 @@ def check_unit_interval(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be in [0, 1), got {value!r}")
 
 
-def check_betas(betas: Any, beta1_schedule: bool = False) -> tuple[Any, float]:
+def check_schedulable(name: str, value: Any, check: Callable[[str, Any], None]) -> None:
+    """A schedule (callable), or a real number that passes ``check`` (jaxmath.optim's twin)."""
+    if callable(value):
+        return
+    try:
+        check(name, value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a real number or a schedule (a function of the step count), "
+            f"got {value!r}"
+        ) from None
+
+
+def check_betas(betas: Any) -> tuple[Any, float]:
     if not isinstance(betas, Sequence) or isinstance(betas, str) or len(betas) != 2:
         raise TypeError(f"betas must be a pair of floats (beta1, beta2), got {betas!r}")
-    if not (beta1_schedule and callable(betas[0])):
-        check_unit_interval("betas[0]", betas[0])
+    check_schedulable("betas[0]", betas[0], check_unit_interval)
     check_unit_interval("betas[1]", betas[1])
     beta1 = betas[0] if callable(betas[0]) else float(betas[0])
     return beta1, float(betas[1])
 
 
 def check_momentum(momentum: Any) -> None:
-    if not callable(momentum):
-        check_nonnegative("momentum", momentum)
+    check_schedulable("momentum", momentum, check_nonnegative)
 
 
 def scheduled(value: Any, count: torch.Tensor) -> float:
@@ -383,7 +397,7 @@ def Adam(  # noqa: N802
     """torch.optim.Adam, functionally; see jaxmath.optim.Adam for the algorithm."""
     check_lr(lr)
     check_nonnegative("eps", eps)
-    beta1, beta2 = check_betas(betas, beta1_schedule=True)
+    beta1, beta2 = check_betas(betas)
     check_nonnegative("weight_decay", weight_decay)
     check_bool("amsgrad", amsgrad)
     check_bool("maximize", maximize)
@@ -494,12 +508,13 @@ def RMSprop(  # noqa: N802
     """torch.optim.RMSprop, functionally; see jaxmath.optim.RMSprop for the algorithm."""
     check_lr(lr)
     check_nonnegative("eps", eps)
-    check_nonnegative("momentum", momentum)
+    check_momentum(momentum)
     check_nonnegative("weight_decay", weight_decay)
     check_nonnegative("alpha", alpha)
     check_bool("centered", centered)
     check_bool("maximize", maximize)
     check_mask(weight_decay_mask)
+    has_buffer = callable(momentum) or momentum > 0
 
     def init(params: Any) -> RMSpropState:
         if weight_decay != 0:
@@ -508,7 +523,7 @@ def RMSprop(  # noqa: N802
             _count(),
             _zeros_like_tree(params),
             _zeros_like_tree(params) if centered else None,
-            _zeros_like_tree(params) if momentum > 0 else None,
+            _zeros_like_tree(params) if has_buffer else None,
         )
 
     def update(grads: Any, state: RMSpropState, params: Any = None) -> tuple[Any, RMSpropState]:
@@ -517,6 +532,9 @@ def RMSprop(  # noqa: N802
         )
         decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
         lr_t = learning_rate(lr, state.count)
+        # torch's `if momentum > 0` on this step's value; a schedule's buffer exists from init and
+        # is left as it was at a step whose momentum is <= 0 (see jaxmath.optim.RMSprop)
+        mu = scheduled(momentum, state.count) if callable(momentum) else momentum
         count = len(grad_leaves)
         columns: list[list[Any]] = [[], [], [], []]
         for index, (g, p, v, g_avg, buf) in enumerate(
@@ -538,8 +556,8 @@ def RMSprop(  # noqa: N802
                 avg = torch.sqrt(v - g_avg * g_avg) + eps
             else:
                 avg = torch.sqrt(v) + eps
-            if momentum > 0:
-                buf = buf * momentum + g / avg
+            if mu > 0:
+                buf = buf * mu + g / avg
                 u = -lr_t * buf
             else:
                 u = -lr_t * (g / avg)
@@ -550,7 +568,7 @@ def RMSprop(  # noqa: N802
             state.count + 1,
             tree_unflatten(grads, square_avg),
             tree_unflatten(grads, grad_avg) if centered else None,
-            tree_unflatten(grads, buffers) if momentum > 0 else None,
+            tree_unflatten(grads, buffers) if has_buffer else None,
         )
         return tree_unflatten(grads, updates), new_state
 
@@ -715,7 +733,8 @@ def Adamax(  # noqa: N802
         )
         decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
         lr_t = learning_rate(lr, state.count)
-        clr = lr_t / bias_correction(beta1, int(state.count) + 1)
+        beta1_t = scheduled(beta1, state.count) if callable(beta1) else beta1
+        clr = lr_t / bias_correction(beta1_t, int(state.count) + 1)
         columns: list[list[Any]] = [[], [], []]
         for index, (g, p, m, u_inf) in enumerate(
             zip(
@@ -729,7 +748,7 @@ def Adamax(  # noqa: N802
             g = -g if maximize else g
             if weight_decay != 0 and decays[index]:
                 g = g + weight_decay * p
-            m = lerp(m, g, 1.0 - beta1)
+            m = lerp(m, g, 1.0 - beta1_t)
             u_inf = torch.maximum(u_inf * beta2, g.abs() + eps)
             for column, value in zip(columns, (-clr * (m / u_inf), m, u_inf), strict=True):
                 column.append(value)
@@ -786,8 +805,9 @@ def NAdam(  # noqa: N802
         lr_t = learning_rate(lr, state.count)
         step = int(state.count) + 1
         bias_correction2 = bias_correction(beta2, step)
-        mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
-        mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
+        beta1_t = scheduled(beta1, state.count) if callable(beta1) else beta1
+        mu = beta1_t * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
+        mu_next = beta1_t * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
         mu_product = state.mu_product * mu  # a float32 tensor times a Python float: float32
         product = float(mu_product)
         grad_scale = -lr_t * (1.0 - mu) / (1.0 - product)
@@ -806,7 +826,7 @@ def NAdam(  # noqa: N802
             decay = weight_decay != 0 and decays[index]
             if decay and not decoupled_weight_decay:
                 g = g + weight_decay * p
-            m = lerp(m, g, 1.0 - beta1)
+            m = lerp(m, g, 1.0 - beta1_t)
             v = v * beta2 + ((1.0 - beta2) * g) * g
             denom = torch.sqrt(v / bias_correction2) + eps
             u = grad_scale * (g / denom) + avg_scale * (m / denom)
@@ -861,7 +881,8 @@ def RAdam(  # noqa: N802
         decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
         lr_t = learning_rate(lr, state.count)
         step = int(state.count) + 1
-        bias_correction1 = bias_correction(beta1, step)
+        beta1_t = scheduled(beta1, state.count) if callable(beta1) else beta1
+        bias_correction1 = bias_correction(beta1_t, step)
         bias_correction2 = bias_correction(beta2, step)
         rho_inf = 2 / (1 - beta2) - 1
         rho_t = rho_inf - 2 * step * (beta2**step) / bias_correction2
@@ -879,7 +900,7 @@ def RAdam(  # noqa: N802
             decay = weight_decay != 0 and decays[index]
             if decay and not decoupled_weight_decay:
                 g = g + weight_decay * p
-            m = lerp(m, g, 1.0 - beta1)
+            m = lerp(m, g, 1.0 - beta1_t)
             v = v * beta2 + ((1.0 - beta2) * g) * g
             step_m = (m / bias_correction1) * lr_t
             if rho_t > 5.0:
