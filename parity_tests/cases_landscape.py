@@ -22,6 +22,7 @@ import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import jax
 import numpy as np
 import scipy.stats
 import sklearn.decomposition
@@ -58,19 +59,53 @@ def mlp_data(
     return normal(rng, (batch, sizes[0]), dtype, scale=1.0), class_indices(rng, (batch,), sizes[-1])
 
 
+def _content(*arrays: Any) -> tuple:
+    """An exact key for the values of arrays (NumPy, JAX or torch): dtype, shape and bytes."""
+    return tuple(
+        (value.dtype.str, value.shape, value.tobytes())
+        for value in (np.asarray(array) for array in arrays)
+    )
+
+
+#: jaxmath.landscape compiles its Hessian-vector program once per ``loss_fn`` object (a static
+#: argument of the jitted product, compared by identity), so the samples of a row that share one
+#: problem (the same params, x, y under other options) get one closure per (framework, data), and
+#: its program is compiled once for them, as a user calling twice with one loss_fn would. The
+#: closure is built exactly as before; only its identity is shared.
+_LOSS_FUNCTIONS: dict[tuple, Callable[..., Any]] = {}
+
+
 def loss_function(framework: Framework, x: Any, y: Any) -> Callable[[Any], Any]:
-    """``params -> cross-entropy of the tanh MLP on (x, y)``, in the framework's own package."""
+    """``params -> cross-entropy of the tanh MLP on (x, y)``, in the framework's own package (one
+    closure per framework and values of (x, y))."""
     package = framework.package
-    return lambda params: package.cross_entropy_loss(
-        package.mlp_forward(params, x, ACTIVATION)[0], y
+
+    def loss(params: Any) -> Any:
+        return package.cross_entropy_loss(package.mlp_forward(params, x, ACTIVATION)[0], y)
+
+    if not _concrete(x, y):  # traced or differentiated data: a closure of its own
+        return loss
+    return _LOSS_FUNCTIONS.setdefault((framework.name, _content(x, y)), loss)
+
+
+def _concrete(*arrays: Any) -> bool:
+    """Whether the arrays hold values (not jax tracers, not torch tensors that track gradients)."""
+    return not any(
+        isinstance(array, jax.core.Tracer)
+        or (isinstance(array, torch.Tensor) and array.requires_grad)
+        for array in arrays
     )
 
 
 def batch_loss_function(framework: Framework) -> Callable[[Any, Any], Any]:
-    package = framework.package
-    return lambda params, batch: package.cross_entropy_loss(
-        package.mlp_forward(params, batch[0], ACTIVATION)[0], batch[1]
-    )
+    """``(params, (x, y)) -> the same loss on a batch`` (one function per framework)."""
+    key = (framework.name, "batches")
+    if key not in _LOSS_FUNCTIONS:
+        package = framework.package
+        _LOSS_FUNCTIONS[key] = lambda params, batch: package.cross_entropy_loss(
+            package.mlp_forward(params, batch[0], ACTIVATION)[0], batch[1]
+        )
+    return _LOSS_FUNCTIONS[key]
 
 
 def torch_mlp_loss(params: list, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -108,8 +143,21 @@ def torch_tree(tree: Any, dtype: torch.dtype = torch.float64) -> Any:
     return torch.as_tensor(np.asarray(tree)).to(dtype)
 
 
+#: explicit_hessian's results by the values of (params, x, y): the samples of a row that share a
+#: problem under other options (k, tol, a mask, a split into batches) compute it once.
+_EXPLICIT_HESSIANS: dict[tuple, np.ndarray] = {}
+
+
 def explicit_hessian(params: list[dict], x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """torch.autograd.functional.hessian of the torch.nn.functional loss, float64, flat order."""
+    """torch.autograd.functional.hessian of the torch.nn.functional loss, float64, flat order
+    (computed once per values of (params, x, y); a copy is returned)."""
+    key = (_content(*leaves(params), x, y), tuple(np.shape(leaf) for leaf in leaves(params)))
+    if key not in _EXPLICIT_HESSIANS:
+        _EXPLICIT_HESSIANS[key] = _explicit_hessian(params, x, y)
+    return _EXPLICIT_HESSIANS[key].copy()
+
+
+def _explicit_hessian(params: list[dict], x: np.ndarray, y: np.ndarray) -> np.ndarray:
     like = params
     x64, y64 = torch.as_tensor(np.asarray(x, np.float64)), torch.as_tensor(np.asarray(y))
     flat = torch.as_tensor(flatten(params).astype(np.float64))
