@@ -27,13 +27,13 @@ mode is on, as torch computes them in Python floats, and in float32 otherwise (w
 ``log1p`` forms that keep ``1 - beta**t`` accurate); they are cast to each leaf's dtype before use.
 Momentum schedules: wherever torch's CyclicLR / OneCycleLR cycle the momentum (``cycle_momentum``:
 every optimizer with ``momentum`` or ``betas`` in its defaults), that hyperparameter may be a
-schedule too: SGD's and RMSprop's ``momentum``, and ``betas[0]`` of Adam, AdamW, Adamax, NAdam and
-RAdam (``SGD(lr=sched, momentum=sched.momentum)``, ``NAdam(lr=sched, betas=(sched.momentum,
-0.999))``). Each step reads the schedule's value where torch's update reads the param group's:
-bias corrections are :math:`1 - \beta_{1,t}^t` with this step's beta1 (not a product of the betas
-so far), NAdam's :math:`\mu_t, \mu_{t+1}` use this step's beta1 and its product of mus keeps the
-mus actually used; see each docstring (RMSprop's momentum at 0 in particular). A constant (a
-number) compiles exactly as before: no extra runtime scalar.
+schedule too: SGD's, RMSprop's and Muon's ``momentum``, and ``betas[0]`` of Adam, AdamW, Adamax,
+NAdam and RAdam (``SGD(lr=sched, momentum=sched.momentum)``,
+``NAdam(lr=sched, betas=(sched.momentum, 0.999))``). Each step reads the schedule's value where
+torch's update reads the param group's: bias corrections are :math:`1 - \beta_{1,t}^t` with this
+step's beta1 (not a product of the betas so far), NAdam's :math:`\mu_t, \mu_{t+1}` use this step's
+beta1 and its product of mus keeps the mus actually used; see each docstring (RMSprop's momentum
+at 0 in particular). A constant (a number) compiles exactly as before: no extra runtime scalar.
 
 Speed. Each leaf is updated by its own few XLA fusions, the same as optax's (Adam: three per leaf,
 m' = f(m, g), v' = f(v, g), p' = f(p, m', v'): 40 bytes moved per parameter against the 28 of
@@ -1817,7 +1817,10 @@ def Muon(  # noqa: N802
     Args:
         lr: learning rate or schedule, >= 0 (default: 1e-3).
         weight_decay: decoupled :math:`\lambda >= 0` (default: 0.1).
-        momentum: :math:`\mu >= 0` (default: 0.95).
+        momentum: :math:`\mu >= 0` (default: 0.95), or a schedule step -> momentum, as torch's
+            param-group momentum written by a scheduler with ``cycle_momentum``
+            (``momentum=OneCycleLR(...).momentum``): both lerps use this step's :math:`\mu_t`,
+            as torch's.
         nesterov: use :math:`\tilde B_t = \operatorname{lerp}(g_t, B_t, \mu)` (default: True).
         ns_coefficients: (a, b, c) of the quintic iteration (default: (3.4445, -4.775, 2.0315)).
         eps: the floor of the norm that normalises the input (default: 1e-7).
@@ -1832,12 +1835,13 @@ def Muon(  # noqa: N802
     al., "Muon is Scalable for LLM Training", 2025; ``torch.optim.Muon``.
     """
     check_lr(lr)
-    check_nonnegative("momentum", momentum)
+    check_momentum(momentum)
     check_nonnegative("weight_decay", weight_decay)
     check_bool("nesterov", nesterov)
     coefficients = check_muon_options(ns_coefficients, eps, ns_steps, adjust_lr_fn)
     check_mask(weight_decay_mask)
-    momentum, eps = float(momentum), float(eps)
+    momentum = momentum if callable(momentum) else float(momentum)
+    eps = float(eps)
 
     def init(params: Any) -> MuonState:
         check_muon_params(params)
@@ -1851,12 +1855,14 @@ def Muon(  # noqa: N802
         )
         decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
         lr_t = learning_rate(lr, state.count)
+        # a schedule: this step's value, in both lerps (torch reads the param group's momentum)
+        momentum_t = scheduled(momentum, state.count) if callable(momentum) else momentum
         updates, buffers = [], []
         for index, (g, p, buf) in enumerate(
             zip(grad_leaves, param_leaves, jax.tree.leaves(state.momentum_buffer), strict=True)
         ):
-            buf = _torch_lerp(buf, g, jnp.asarray(1 - momentum))
-            direction = _torch_lerp(g, buf, jnp.asarray(momentum)) if nesterov else buf
+            buf = _torch_lerp(buf, g, jnp.asarray(1 - momentum_t))
+            direction = _torch_lerp(g, buf, jnp.asarray(momentum_t)) if nesterov else buf
             orthogonal = newton_schulz(direction, coefficients, ns_steps, eps).astype(p.dtype)
             step_size = lr_t * muon_lr_ratio(adjust_lr_fn, p.shape)
             u = -_cast(step_size, p) * orthogonal

@@ -173,7 +173,7 @@ def optimizer_call(name: str) -> Callable[..., Any]:
         if schedule is not None:
             hyper["lr"] = _schedule(package.lr_scheduler, hyper["lr"], schedule)
         if momentum_schedule:  # what torch's CyclicLR / OneCycleLR write into the param group
-            if name in ("SGD", "RMSprop"):  # torch.optim's defaults have "momentum", else "betas"
+            if name in ("SGD", "RMSprop", "Muon"):  # torch's defaults: "momentum", else "betas"
                 hyper["momentum"] = hyper["lr"].momentum
             else:
                 hyper["betas"] = (hyper["lr"].momentum, hyper.get("betas", (0.9, 0.999))[1])
@@ -590,6 +590,26 @@ OPTIMIZER_SETTINGS: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("matrices", {"lr": 2e-3, "momentum": 0.8, "ns_steps": 3, "eps": 1e-5}),
         ("matrices", {"lr": 2e-3, "ns_coefficients": (2.0, -1.5, 0.5)}),
         ("matrices", {"lr": 2e-3, "schedule": ("StepLR", {"step_size": 50, "gamma": 0.5})}),
+        (
+            "matrices",
+            {
+                "lr": 2e-3,
+                "momentum_schedule": True,
+                "schedule": ("OneCycleLR", {"total_steps": 250}),
+            },
+        ),
+        (
+            "matrices",
+            {
+                "lr": 1e-3,
+                "nesterov": False,
+                "momentum_schedule": True,
+                "schedule": (
+                    "CyclicLR",
+                    {"max_lr": 3e-3, "step_size_up": 40, "mode": "triangular2"},
+                ),
+            },
+        ),
     ],
 }
 
@@ -717,7 +737,7 @@ def optimizer_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
                 upstream_messages.get("momentum", "Invalid momentum value"),
                 momentum=-0.5,
             )
-        if name in ("SGD", "RMSprop"):
+        if name in ("SGD", "RMSprop", "Muon"):
             yield not_a_number_or_schedule("momentum", momentum="0.9")
         if name == "SGD":
             yield rejected(

@@ -9,9 +9,9 @@ computations (jaxmath, this module, torch.optim itself).
 
 Per-step scalars (lr, bias corrections) are Python floats, as torch.optim computes them; an ``lr``
 schedule is called with the number of steps taken (a 0-d int64 tensor) and its value converted with
-``float``. The momentum hyperparameters torch's CyclicLR / OneCycleLR cycle (SGD's and RMSprop's
-``momentum``, betas[0] of Adam, AdamW, Adamax, NAdam, RAdam) may be such schedules too, read at
-each step as torch reads its param group (see jaxmath.optim). Validation messages are
+``float``. The momentum hyperparameters torch's CyclicLR / OneCycleLR cycle (SGD's, RMSprop's
+and Muon's ``momentum``, betas[0] of Adam, AdamW, Adamax, NAdam, RAdam) may be such schedules too,
+read at each step as torch reads its param group (see jaxmath.optim). Validation messages are
 jaxmath.optim's, word for word.
 """
 
@@ -1244,12 +1244,13 @@ def Muon(  # noqa: N802
 ) -> GradientTransformation:
     """torch.optim.Muon, functionally; see jaxmath.optim.Muon for the algorithm."""
     check_lr(lr)
-    check_nonnegative("momentum", momentum)
+    check_momentum(momentum)
     check_nonnegative("weight_decay", weight_decay)
     check_bool("nesterov", nesterov)
     coefficients = check_muon_options(ns_coefficients, eps, ns_steps, adjust_lr_fn)
     check_mask(weight_decay_mask)
-    momentum, eps = float(momentum), float(eps)
+    momentum = momentum if callable(momentum) else float(momentum)
+    eps = float(eps)
 
     def init(params: Any) -> MuonState:
         check_muon_params(params)
@@ -1261,12 +1262,13 @@ def Muon(  # noqa: N802
         grad_leaves, param_leaves = _prepare(grads, state.momentum_buffer, params, True, "Muon")
         decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
         lr_t = learning_rate(lr, state.count)
+        mu = scheduled(momentum, state.count) if callable(momentum) else momentum
         updates, buffers = [], []
         for index, (g, p, buf) in enumerate(
             zip(grad_leaves, param_leaves, tree_leaves(state.momentum_buffer), strict=True)
         ):
-            buf = _torch_lerp(buf, g, 1 - momentum)
-            direction = _torch_lerp(g, buf, momentum) if nesterov else buf
+            buf = _torch_lerp(buf, g, 1 - mu)
+            direction = _torch_lerp(g, buf, mu) if nesterov else buf
             orthogonal = newton_schulz(direction, coefficients, ns_steps, eps).to(p.dtype)
             u = (-lr_t * muon_lr_ratio(adjust_lr_fn, p.shape)) * orthogonal
             if weight_decay != 0 and decays[index]:
