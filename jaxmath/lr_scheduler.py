@@ -565,7 +565,8 @@ class OneCycleLR(_Schedule):
         return self._evaluate(steps, lr=True)
 
     def momentum(self, step: Any) -> jax.Array:
-        """The momentum (SGD) or beta1 (Adam) torch uses at the (t+1)-th step."""
+        """The momentum (SGD, RMSprop, Muon) or betas[0] (Adam, AdamW, Adamax, NAdam, RAdam) torch
+        writes into the param group for the (t+1)-th step; pass it to the optimizer there."""
         if not self.cycle_momentum:
             raise ValueError("momentum is only scheduled with cycle_momentum=True")
         return self._evaluate(_steps(step), lr=False)
@@ -665,7 +666,8 @@ class CyclicLR(_Schedule):
         return self.lr + (self.max_lr - self.lr) * factor * scale
 
     def momentum(self, step: Any) -> jax.Array:
-        """The momentum (SGD) or beta1 (Adam) torch uses at the (t+1)-th step."""
+        """The momentum (SGD, RMSprop, Muon) or betas[0] (Adam, AdamW, Adamax, NAdam, RAdam) torch
+        writes into the param group for the (t+1)-th step; pass it to the optimizer there."""
         if not self.cycle_momentum:
             raise ValueError("momentum is only scheduled with cycle_momentum=True")
         factor, scale = self._height(_steps(step))
