@@ -43,7 +43,7 @@ notebooks: $(STAMP)
 
 test: $(STAMP)
 	bash .ci/install-chromium
-	$(PYTHON) -m pytest -n auto --parity-report $(OUT)/parity
+	$(PYTHON) -m pytest -n auto --dist worksteal --parity-report $(OUT)/parity
 	$(MAKE) --no-print-directory lint
 
 lint: $(STAMP)
