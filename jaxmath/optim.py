@@ -353,6 +353,9 @@ class SGDState(NamedTuple):
 
     count: jax.Array  # () int32: steps taken
     momentum_buffer: Any  # params-shaped pytree, params' dtypes; None when momentum == 0
+    #: () bool: whether a step has run with momentum != 0 (torch's buffer is no longer None);
+    #: None unless momentum is a schedule (a constant's buffer starts at the first step)
+    momentum_started: Any = None
 
 
 def SGD(  # noqa: N802 (torch.optim's class name)
@@ -382,12 +385,15 @@ def SGD(  # noqa: N802 (torch.optim's class name)
 
     Dampening is not applied at the first momentum step (the buffer starts as the gradient itself),
     and nesterov needs momentum > 0 and dampening == 0 (torch refuses it otherwise; so do we).
+    A scheduled momentum is read per step as torch reads the param group's (``if momentum != 0``):
+    at a step where it is 0 the plain (decayed) gradient is taken and the buffer is left as it was;
+    the buffer starts as the gradient at the first step whose momentum is non-zero.
 
     Args:
         lr: learning rate or schedule (default: 1e-3).
         momentum: momentum factor :math:`\mu` (default: 0), or a schedule step -> momentum, as
             torch's param-group momentum written by a scheduler with ``cycle_momentum``
-            (``momentum=CyclicLR(...).momentum``; a schedule counts as non-zero momentum).
+            (``momentum=CyclicLR(...).momentum``; steps where it is 0 take no momentum).
         dampening: dampening :math:`\tau` for momentum (default: 0).
         weight_decay: coupled L2 penalty :math:`\lambda`, added to the gradient (default: 0).
         nesterov: Nesterov momentum (default: False).
@@ -418,7 +424,8 @@ def SGD(  # noqa: N802 (torch.optim's class name)
         if weight_decay != 0:
             resolve_mask(weight_decay_mask, params)
         buffer = _zeros_like_tree(params) if has_momentum else None
-        return SGDState(_count(), buffer)
+        started = jnp.zeros((), jnp.bool_) if callable(momentum) else None
+        return SGDState(_count(), buffer, started)
 
     def update(grads: Any, state: SGDState, params: Any = None) -> tuple[Any, SGDState]:
         treedef, grad_leaves, param_leaves = _prepare(
@@ -426,22 +433,34 @@ def SGD(  # noqa: N802 (torch.optim's class name)
         )
         decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
         lr_t = learning_rate(lr, state.count)
-        momentum_t = scheduled(momentum, state.count) if callable(momentum) else momentum
-        first = state.count == 0
+        started = state.momentum_started
+        if callable(momentum):  # torch's `if momentum != 0` on this step's value
+            momentum_t = scheduled(momentum, state.count)
+            momentum_on = momentum_t != 0
+            first = jnp.logical_not(started)  # torch's buffer is still None
+            started = jnp.logical_or(started, momentum_on)
+        else:
+            first = state.count == 0
         buffers = _leaves_or_none(state.momentum_buffer, len(grad_leaves))
         updates, new_buffers = [], []
         for index, (g, p, buf) in enumerate(zip(grad_leaves, param_leaves, buffers, strict=True)):
             g = -g if maximize else g
             if weight_decay != 0 and decays[index]:
                 g = g + weight_decay * p
-            if has_momentum:
-                mu = _cast(momentum_t, g) if callable(momentum) else momentum
-                buf = jnp.where(first, g, buf * mu + (1 - dampening) * g)
+            if callable(momentum):
+                mu = _cast(momentum_t, g)
+                buf = jnp.where(
+                    momentum_on, jnp.where(first, g, buf * mu + (1 - dampening) * g), buf
+                )
+                g = jnp.where(momentum_on, g + mu * buf if nesterov else buf, g)
                 new_buffers.append(buf)
-                g = g + mu * buf if nesterov else buf
+            elif has_momentum:
+                buf = jnp.where(first, g, buf * momentum + (1 - dampening) * g)
+                new_buffers.append(buf)
+                g = g + momentum * buf if nesterov else buf
             updates.append(-_cast(lr_t, g) * g)
         new_buffer = treedef.unflatten(new_buffers) if has_momentum else None
-        return treedef.unflatten(updates), SGDState(state.count + 1, new_buffer)
+        return treedef.unflatten(updates), SGDState(state.count + 1, new_buffer, started)
 
     return optax.GradientTransformation(init, update)
 

@@ -335,6 +335,44 @@ OPTIMIZER_SETTINGS: dict[str, list[tuple[str, dict[str, Any]]]] = {
                 "schedule": ("CyclicLR", {"max_lr": 0.06, "step_size_up": 40}),
             },
         ),
+        # the momentum reaches exactly 0 at steps 40, 120, 200: torch's `if momentum != 0` takes
+        # the plain step there and leaves its buffer as it was (dampening shows a wrong buffer)
+        (
+            "dict",
+            {
+                "lr": 0.02,
+                "dampening": 0.5,
+                "weight_decay": 0.05,
+                "momentum_schedule": True,
+                "schedule": (
+                    "CyclicLR",
+                    {
+                        "max_lr": 0.06,
+                        "step_size_up": 40,
+                        "base_momentum": 0.0,
+                        "max_momentum": 0.9,
+                    },
+                ),
+            },
+        ),
+        # the momentum is 0 at step 1 (and at 61, 121, ...): torch's buffer stays None until the
+        # first step with momentum != 0, which starts it as that step's gradient
+        (
+            "tuple",
+            {
+                "lr": 0.02,
+                "momentum_schedule": True,
+                "schedule": (
+                    "CyclicLR",
+                    {
+                        "max_lr": 0.05,
+                        "step_size_up": 30,
+                        "base_momentum": 0.9,
+                        "max_momentum": 0.0,
+                    },
+                ),
+            },
+        ),
         (
             "dict",
             {

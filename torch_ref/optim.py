@@ -316,6 +316,7 @@ def _count() -> torch.Tensor:
 class SGDState(NamedTuple):
     count: torch.Tensor  # () int64: steps taken
     momentum_buffer: Any  # params-shaped; None when momentum == 0
+    momentum_started: Any = None  # () bool when momentum is a schedule: a step had momentum != 0
 
 
 def SGD(  # noqa: N802
@@ -345,7 +346,8 @@ def SGD(  # noqa: N802
     def init(params: Any) -> SGDState:
         if weight_decay != 0:
             resolve_mask(weight_decay_mask, params)
-        return SGDState(_count(), _zeros_like_tree(params) if has_momentum else None)
+        started = torch.zeros((), dtype=torch.bool) if callable(momentum) else None
+        return SGDState(_count(), _zeros_like_tree(params) if has_momentum else None, started)
 
     def update(grads: Any, state: SGDState, params: Any = None) -> tuple[Any, SGDState]:
         grad_leaves, param_leaves = _prepare(
@@ -354,20 +356,28 @@ def SGD(  # noqa: N802
         decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
         lr_t = learning_rate(lr, state.count)
         mu = scheduled(momentum, state.count) if callable(momentum) else momentum
-        first = int(state.count) == 0
+        started = state.momentum_started
+        if callable(momentum):  # torch's `if momentum != 0` on this step's value
+            momentum_on = mu != 0
+            first = not bool(started)  # torch's buffer is still None
+            started = torch.logical_or(started, torch.tensor(momentum_on))
+        else:
+            momentum_on = has_momentum
+            first = int(state.count) == 0
         buffers = _leaves_or_none(state.momentum_buffer, len(grad_leaves))
         updates, new_buffers = [], []
         for index, (g, p, buf) in enumerate(zip(grad_leaves, param_leaves, buffers, strict=True)):
             g = -g if maximize else g
             if weight_decay != 0 and decays[index]:
                 g = g + weight_decay * p
-            if has_momentum:
+            if momentum_on:
                 buf = g.clone() if first else buf * mu + (1 - dampening) * g
-                new_buffers.append(buf)
                 g = g + mu * buf if nesterov else buf
+            if has_momentum:
+                new_buffers.append(buf)
             updates.append(-lr_t * g)
         new_buffer = tree_unflatten(grads, new_buffers) if has_momentum else None
-        return tree_unflatten(grads, updates), SGDState(state.count + 1, new_buffer)
+        return tree_unflatten(grads, updates), SGDState(state.count + 1, new_buffer, started)
 
     return GradientTransformation(init, update)
 
