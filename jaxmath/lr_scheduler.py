@@ -72,6 +72,13 @@ def check_positive_int(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
+def check_nonnegative_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+
+
 def check_base_lr(lr: Any) -> None:
     check_scalar_in_range("lr", lr, 0.0)
 
@@ -212,11 +219,13 @@ class SequentialLR(_Schedule):
     optimizer's). Exception, as torch: a :class:`MultiplicativeLR` after a milestone has no closed
     form, so torch's ``SequentialLR`` continues from the lr in force at step :math:`m_{i-1} - 1`,
     multiplied by :math:`\lambda(0), \lambda(1), \ldots` (its own ``lr`` is then unused):
-    :math:`\eta_t = \eta_{m-1} \prod_{j=0}^{t-m} \lambda(j)`.
+    :math:`\eta_t = \eta_{m-1} \prod_{j=0}^{t-m} \lambda(j)`. A milestone 0 (accepted, as by
+    torch) starts its schedule at the first step; a :class:`MultiplicativeLR` there runs as it
+    does on its own.
 
     Args:
         schedulers: the schedules, at least one.
-        milestones: ``len(schedulers) - 1`` increasing steps at which to switch.
+        milestones: ``len(schedulers) - 1`` increasing steps (ints >= 0) at which to switch.
     """
 
     def __init__(self, schedulers: Sequence[Any], milestones: Sequence[int]) -> None:
@@ -233,7 +242,7 @@ class SequentialLR(_Schedule):
                 f"got {len(milestones)}"
             )
         for milestone in milestones:
-            check_positive_int("milestones", milestone)
+            check_nonnegative_int("milestones", milestone)
         if list(milestones) != sorted(set(milestones)):
             raise ValueError(f"milestones must be increasing, got {list(milestones)!r}")
         self.schedulers, self.milestones = list(schedulers), list(milestones)
@@ -248,7 +257,9 @@ class SequentialLR(_Schedule):
         for index in range(1, count):
             milestone, schedule = self.milestones[index - 1], self.schedulers[index]
             local = jnp.maximum(steps - milestone, 0)
-            if isinstance(schedule, MultiplicativeLR):  # no closed form: continues the lr
+            # no closed form: continues the lr (at milestone 0 there is none before it, and
+            # torch runs it as on its own)
+            if isinstance(schedule, MultiplicativeLR) and milestone > 0:
                 later = schedule.continued(
                     self._value_upto(index, jnp.asarray(milestone - 1)), local
                 )
@@ -283,14 +294,15 @@ class MultiStepLR(_Schedule):
 
     Args:
         lr: base learning rate >= 0.
-        milestones: steps (positive ints, any order, repeats allowed).
+        milestones: steps (ints >= 0, any order, repeats allowed; a milestone 0 decays from the
+            first step, as torch's does).
         gamma: multiplicative factor (default: 0.1).
     """
 
     def __init__(self, lr: float, milestones: Sequence[int], gamma: float = 0.1) -> None:
         check_base_lr(lr)
         for milestone in milestones:
-            check_positive_int("milestones", milestone)
+            check_nonnegative_int("milestones", milestone)
         check_scalar_in_range("gamma", gamma)
         self.lr, self.milestones, self.gamma = lr, sorted(milestones), gamma
 

@@ -1047,6 +1047,7 @@ SCHEDULE_SETTINGS.update(
             {"milestones": [30, 80]},
             {"milestones": [50, 10, 50], "gamma": 0.5},
             {"milestones": [1]},
+            {"milestones": [0, 0, 60]},  # torch decays at a milestone 0 from the first step
         ],
         "ConstantLR": [{}, {"factor": 0.5, "total_iters": 100}, {"factor": 1.0, "total_iters": 3}],
         "PolynomialLR": [
@@ -1114,6 +1115,16 @@ SCHEDULE_SETTINGS["SequentialLR"] += [
             ("MultiplicativeLR", {"lr_lambda": cyclic_factor}),
         ),
         "milestones": [40, 100],
+    },
+    # milestone 0 (torch accepts it): the second schedule from the first step; a MultiplicativeLR
+    # there runs as on its own (nothing before it to continue)
+    {
+        "parts": (
+            ("ExponentialLR", {"gamma": 0.9}),
+            ("MultiplicativeLR", {"lr_lambda": cyclic_factor}),
+            ("LinearLR", {"start_factor": 0.2, "total_iters": 30}),
+        ),
+        "milestones": [0, 50],
     },
 ]
 
@@ -1198,6 +1209,17 @@ def schedule_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
                 r"step_size must be a positive integer, got 0",
                 upstream_rejects=True,
                 upstream_exception=ZeroDivisionError,
+            )
+        if name == "MultiStepLR":  # torch never reaches a negative milestone (ignores it)
+            yield ErrorInput(
+                Sample((steps,), {"milestones": [10, -5]}, "milestone -5"),
+                ValueError,
+                r"milestones must be a non-negative integer, got -5",
+            )
+            yield ErrorInput(
+                Sample((steps,), {"milestones": [2.5]}, "milestone 2.5"),
+                TypeError,
+                r"milestones must be an int, got 2.5",
             )
         if name == "CosineAnnealingLR":
             yield ErrorInput(

@@ -43,6 +43,13 @@ def check_positive_int(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
+def check_nonnegative_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+
+
 def check_base_lr(lr: Any) -> None:
     check_scalar_in_range("lr", lr, 0.0)
 
@@ -156,7 +163,7 @@ class SequentialLR(_Schedule):
                 f"got {len(milestones)}"
             )
         for milestone in milestones:
-            check_positive_int("milestones", milestone)
+            check_nonnegative_int("milestones", milestone)
         if list(milestones) != sorted(set(milestones)):
             raise ValueError(f"milestones must be increasing, got {list(milestones)!r}")
         self.schedulers, self.milestones = list(schedulers), list(milestones)
@@ -171,7 +178,9 @@ class SequentialLR(_Schedule):
         for index in range(1, count):
             milestone, schedule = self.milestones[index - 1], self.schedulers[index]
             local = torch.clamp(steps - milestone, min=0)
-            if isinstance(schedule, MultiplicativeLR):  # no closed form: continues the lr
+            # no closed form: continues the lr (at milestone 0 there is none before it, and
+            # torch runs it as on its own)
+            if isinstance(schedule, MultiplicativeLR) and milestone > 0:
                 later = schedule.continued(
                     self._value_upto(index, torch.tensor(milestone - 1)), local
                 )
@@ -205,7 +214,7 @@ class MultiStepLR(_Schedule):
     def __init__(self, lr: float, milestones: Sequence[int], gamma: float = 0.1) -> None:
         check_base_lr(lr)
         for milestone in milestones:
-            check_positive_int("milestones", milestone)
+            check_nonnegative_int("milestones", milestone)
         check_scalar_in_range("gamma", gamma)
         self.lr, self.milestones, self.gamma = lr, sorted(milestones), gamma
 
