@@ -238,6 +238,17 @@ def check_tree_like(name: str, tree: Any, reference_name: str, reference: Any) -
             )
 
 
+def check_real(name: str, tree: Any) -> None:
+    """Complex leaves are refused: torch.optim updates a complex tensor as a pair of reals
+    (``torch.view_as_real``); these update rules square and divide complex numbers instead."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if jnp.iscomplexobj(leaf):
+            raise TypeError(
+                f"{name}{jax.tree_util.keystr(path)} must be real (complex params are not "
+                f"supported), got dtype {jnp.result_type(leaf)}"
+            )
+
+
 def resolve_mask(weight_decay_mask: MaskOrFn, params: Any) -> list[bool]:
     """The mask as one bool per leaf of ``params`` (all True when None)."""
     if weight_decay_mask is None:
@@ -314,6 +325,7 @@ def _prepare(
 ) -> tuple[Any, list[Any], list[Any]]:
     """Check grads (and params) against the state's params-shaped tree; return grads' treedef and
     the leaves of grads and params."""
+    check_real("grads", grads)
     if state_tree is not None:
         check_tree_like("grads", grads, f"the {name} state", state_tree)
     elif params is not None:  # a state with nothing params-shaped (SGD without momentum)

@@ -149,7 +149,9 @@ def _record(checkpoints: dict[str, Any], step: int, steps: int, params: Any) -> 
 
 
 def _corrupt_grads(grads: Any, corrupt: str, make_ones: Callable[[Any], Any]) -> Any:
-    """Grads that do not fit the state: leaf "b" missing, or of shape (7,)."""
+    """Grads that do not fit the state: leaf "b" missing, of shape (7,), or complex."""
+    if corrupt == "complex":
+        return {**grads, "b": grads["b"] * 1j}
     if corrupt == "structure":
         return {key: value for key, value in grads.items() if key != "b"}
     return {**grads, "b": make_ones(grads["b"])}
@@ -925,6 +927,14 @@ def _grads_errors(tiny: Any, b_shape: str = "(2,)") -> Iterator[ErrorInput]:
         Sample(tiny, {"steps": 1, "corrupt": "shape"}, "grads of another shape"),
         ValueError,
         r"grads\['b'\] must have shape " + re.escape(b_shape) + r" as in .*, got \(7,\)",
+    )
+    # torch.optim updates a complex param as a pair of reals; the rules here would square and
+    # divide complex numbers (Adam left the imaginary parts unmoved), so both packages refuse it
+    yield ErrorInput(
+        Sample(tiny, {"steps": 1, "corrupt": "complex"}, "complex grads"),
+        TypeError,
+        r"grads\['b'\] must be real \(complex params are not supported\), "
+        r"got dtype complex(64|128)",
     )
 
 

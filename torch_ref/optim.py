@@ -243,6 +243,16 @@ def check_tree_like(name: str, tree: Any, reference_name: str, reference: Any) -
             )
 
 
+def check_real(name: str, tree: Any) -> None:
+    """Complex leaves are refused, as in jaxmath.optim (torch.optim views them as pairs of reals)."""
+    for path, leaf in tree_flatten_with_path(tree):
+        if isinstance(leaf, torch.Tensor) and leaf.is_complex():
+            dtype = str(leaf.dtype).removeprefix("torch.")
+            raise TypeError(
+                f"{name}{path} must be real (complex params are not supported), got dtype {dtype}"
+            )
+
+
 def resolve_mask(weight_decay_mask: MaskOrFn, params: Any) -> list[bool]:
     if weight_decay_mask is None:
         return [True] * len(tree_leaves(params))
@@ -279,6 +289,7 @@ def _leaves_or_none(tree: Any, count: int) -> list[Any]:
 def _prepare(
     grads: Any, state_tree: Any, params: Any, needs_params: bool, name: str
 ) -> tuple[list[Any], list[Any]]:
+    check_real("grads", grads)
     if state_tree is not None:
         check_tree_like("grads", grads, f"the {name} state", state_tree)
     elif params is not None:  # a state with nothing params-shaped (SGD without momentum)
