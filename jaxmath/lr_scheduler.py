@@ -341,13 +341,14 @@ class PolynomialLR(_Schedule):
     Args:
         lr: base learning rate >= 0.
         total_iters: :math:`T`, a positive int (default: 5).
-        power: :math:`p` (default: 1.0).
+        power: :math:`p \ge 0` (default: 1.0; torch raises ZeroDivisionError at t = T for
+            p < 0, so it is refused up front).
     """
 
     def __init__(self, lr: float, total_iters: int = 5, power: float = 1.0) -> None:
         check_base_lr(lr)
         check_positive_int("total_iters", total_iters)
-        check_scalar_in_range("power", power)
+        check_scalar_in_range("power", power, 0.0)  # torch: 0.0 ** -p at t = T
         self.lr, self.total_iters, self.power = lr, total_iters, power
 
     def value(self, steps: jax.Array) -> jax.Array:
@@ -651,6 +652,9 @@ class CyclicLR(_Schedule):
             if scale_fn is not None
             else ("iterations" if mode == "exp_range" else "cycle")
         )
+        if cycle_momentum:  # torch computes the momentum schedule at construction
+            check_scalar_in_range("base_momentum", base_momentum)
+            check_scalar_in_range("max_momentum", max_momentum)
         self.cycle_momentum, self.base_momentum = cycle_momentum, base_momentum
         self.max_momentum = max_momentum
 

@@ -1220,6 +1220,25 @@ def schedule_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
                 upstream_rejects=True,
                 upstream_exception=ZeroDivisionError,
             )
+        if name == "PolynomialLR":  # torch: 0.0 ** -1 at t = total_iters
+            yield ErrorInput(
+                Sample((steps,), {"total_iters": 2, "power": -1.0}, "power < 0"),
+                ValueError,
+                r"power must be >= 0.0, got -1.0",
+                upstream_rejects=True,
+                upstream_exception=ZeroDivisionError,
+                upstream_match="cannot be raised to a negative power",
+            )
+        if name == "CyclicLR":  # torch computes the momentum schedule at construction
+            for argument in ("base_momentum", "max_momentum"):
+                yield ErrorInput(
+                    Sample((steps,), {**first, argument: "0.9"}, f"{argument} a string"),
+                    TypeError,
+                    rf"{argument} must be a real number, got '0.9'",
+                    upstream_rejects=True,
+                    upstream_exception=TypeError,
+                    upstream_match="unsupported operand type",
+                )
         if name == "MultiStepLR":  # torch never reaches a negative milestone (ignores it)
             yield ErrorInput(
                 Sample((steps,), {"milestones": [10, -5]}, "milestone -5"),

@@ -245,7 +245,7 @@ class PolynomialLR(_Schedule):
     def __init__(self, lr: float, total_iters: int = 5, power: float = 1.0) -> None:
         check_base_lr(lr)
         check_positive_int("total_iters", total_iters)
-        check_scalar_in_range("power", power)
+        check_scalar_in_range("power", power, 0.0)  # torch: 0.0 ** -p at t = T
         self.lr, self.total_iters, self.power = lr, total_iters, power
 
     def value(self, steps: torch.Tensor) -> torch.Tensor:
@@ -467,6 +467,9 @@ class CyclicLR(_Schedule):
             if scale_fn is not None
             else ("iterations" if mode == "exp_range" else "cycle")
         )
+        if cycle_momentum:  # torch computes the momentum schedule at construction
+            check_scalar_in_range("base_momentum", base_momentum)
+            check_scalar_in_range("max_momentum", max_momentum)
         self.cycle_momentum, self.base_momentum = cycle_momentum, base_momentum
         self.max_momentum = max_momentum
 
