@@ -38,6 +38,18 @@ probe (best of 10 2048^3 ``jnp.dot``) sits at this 2-core machine's peak (~190-2
 cores x 32 FLOP/cycle x ~3.1-3.3 GHz), so evaluating the 568 GFLOP as written cannot take under
 ~2.7-2.9 s, and 2x a torch loop at ~5.3 s needs the hoisting above.
 
+What limits the vs-torch ratio (measured in-process, paired alternating rounds): 2x a 5.0-5.3 s
+torch loop needs the 458 GFLOP jaxmath performs at 90-95% of the probe's rate, and about 85% of
+a point's time is already the 2000x256x256 product with that point's weights (at the probe's
+rate; YNNPACK repacks the new weights each point: 0.93x with fixed ones). The rest is
+elementwise passes over (2000, 256) arrays (the first layer's ``relu(P0 + a P1 + b P2)``,
+bias + ReLU), the N=10 product and the cross-entropy's small kernels (removing the
+cross-entropy entirely: 0.96-0.97x). Tried without a gain beyond noise: points of a row sharing
+``P0 + a P1`` (~0.99x, 40 paired rounds), XLA:CPU without YNNPACK fusions (0.95-1.0x on the
+grid, but its dots are 16% slower alone), YNNPACK's elementwise fusion (1.03-1.06x, slower),
+1 instead of 2 streams (0.94-1.06x with the machine's state). Fast-period ratio 1.90-1.96x;
+in slow periods (memory contention) the JAX contenders lose 45-60%, the torch loop 25-35%.
+
 **Hessian** (``landscape_hessian``; ``python -m benchmarks landscape`` runs both benchmarks of this
 module, ``python -m benchmarks landscape_hessian`` this one alone): the same model at equal
 Hessian-vector-product budgets (20 matvecs); each eigen-solver also reports the relative residual
