@@ -70,7 +70,9 @@ def sigmoid(x: jax.Array) -> jax.Array:
 def relu(x: jax.Array) -> jax.Array:
     r"""Rectified linear unit :math:`\max(x, 0)`, with derivative 0 at x = 0 as in ``torch.relu``."""
     x = as_float_array("x", x)
-    return jnp.where(x > 0, x, jnp.zeros_like(x))
+    # x <= 0 (not x > 0) picks the zero, so a NaN passes through as torch.relu's NaN (value and
+    # gradient 1: torch's threshold_backward passes the gradient where not result <= 0)
+    return jnp.where(x <= 0, jnp.zeros_like(x), x)
 
 
 def leaky_relu(x: jax.Array, negative_slope: float = 0.01) -> jax.Array:
@@ -143,19 +145,25 @@ def gelu(x: jax.Array, approximate: str = "none") -> jax.Array:
     return 0.5 * x * jax.lax.erfc(-x / math.sqrt(2.0))
 
 
-def _shifted(x: jax.Array, axes: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
+def _shifted(
+    x: jax.Array, axes: tuple[int, ...], zero_infinite_max: bool = True
+) -> tuple[jax.Array, jax.Array]:
     """Return (x - m, m) with m the max over ``axes`` (kept), replaced by 0 where it is not finite.
 
     The shift changes no value of the softmax family and keeps ``exp`` from overflowing; it is a
     constant for differentiation. Replacing an infinite max by 0 keeps an all ``-inf`` slice at
-    ``logsumexp = -inf`` instead of ``-inf - (-inf) = nan``, as torch.logsumexp does. Over an empty
-    axis there is no max (``jnp.max`` raises): m is 0 there, and the sum of no exponentials is 0.
+    ``logsumexp = -inf`` instead of ``-inf - (-inf) = nan``, and a slice holding ``+inf`` at
+    ``+inf``, as torch.logsumexp does. softmax and log_softmax pass ``zero_infinite_max=False``:
+    torch's kernels subtract the max as it is, so a slice holding ``+inf`` (or only ``-inf``) is NaN
+    throughout, not ``[nan, 0, 0]``. Over an empty axis there is no max (``jnp.max`` raises): m is 0
+    there, and the sum of no exponentials is 0.
     """
     kept_shape = tuple(1 if axis in axes else size for axis, size in enumerate(x.shape))
     if any(x.shape[axis] == 0 for axis in axes):
         return x, jnp.zeros(kept_shape, x.dtype)
     maximum = jax.lax.stop_gradient(jnp.max(x, axis=axes, keepdims=True))
-    maximum = jnp.where(jnp.isfinite(maximum), maximum, jnp.zeros_like(maximum))
+    if zero_infinite_max:
+        maximum = jnp.where(jnp.isfinite(maximum), maximum, jnp.zeros_like(maximum))
     return x - maximum, maximum
 
 
@@ -201,7 +209,7 @@ def softmax(x: jax.Array, axis: int = -1) -> jax.Array:
     """
     x = as_float_array("x", x)
     axes = (check_axis("axis", axis, x.ndim),)
-    exponentials = jnp.exp(_shifted(_as_vector_if_scalar(x), axes)[0])
+    exponentials = jnp.exp(_shifted(_as_vector_if_scalar(x), axes, zero_infinite_max=False)[0])
     probabilities = exponentials / jnp.sum(exponentials, axis=axes, keepdims=True)
     return probabilities.reshape(x.shape)
 
@@ -215,6 +223,6 @@ def log_softmax(x: jax.Array, axis: int = -1) -> jax.Array:
     """
     x = as_float_array("x", x)
     axes = (check_axis("axis", axis, x.ndim),)
-    shifted = _shifted(_as_vector_if_scalar(x), axes)[0]
+    shifted = _shifted(_as_vector_if_scalar(x), axes, zero_infinite_max=False)[0]
     log_probs = shifted - jnp.log(jnp.sum(jnp.exp(shifted), axis=axes, keepdims=True))
     return log_probs.reshape(x.shape)

@@ -129,7 +129,7 @@ def sigmoid_backward(grad_output: jax.Array, x: jax.Array) -> jax.Array:
 def relu_backward(grad_output: jax.Array, x: jax.Array) -> jax.Array:
     r""":math:`\bar x = \bar y\,[x > 0]` (0 at x = 0, as torch)."""
     grad_output, x = _pair(grad_output, x)
-    return jnp.where(x > 0, grad_output, jnp.zeros_like(grad_output))
+    return jnp.where(x <= 0, jnp.zeros_like(grad_output), grad_output)  # NaN x passes, as torch
 
 
 def leaky_relu_backward(

@@ -127,8 +127,11 @@ def huber_loss(
     check_scalar_in_range("delta", delta, 0.0, low_inclusive=False)
     difference = input - target
     absolute = jnp.abs(difference)
+    # an infinite difference gets torch's gradient +-delta, not 0 * inf = NaN from the quadratic
+    # branch where() does not pick (a NaN difference still gives a NaN gradient, as torch)
+    quadratic = jnp.where(jnp.isinf(difference), jnp.zeros_like(difference), difference)
     losses = jnp.where(
-        absolute < delta, 0.5 * difference * difference, delta * (absolute - 0.5 * delta)
+        absolute < delta, 0.5 * quadratic * quadratic, delta * (absolute - 0.5 * delta)
     )
     if weight is not None:
         check_same_shape("weight", weight, "input", input)
@@ -198,7 +201,10 @@ def _nll_terms(
     picked = jnp.squeeze(picked, axis=class_axis)
     target_weights = jnp.ones_like(picked) if weight is None else weight[safe_target]
     target_weights = jnp.where(counted, target_weights, jnp.zeros_like(target_weights))
-    return -target_weights * picked, target_weights
+    # an ignored target reads class 0 (safe_target), whose log-probability may be -inf (a masked
+    # class): 0 * -inf is NaN, so ignored targets get an exact 0, as torch skips them
+    losses = jnp.where(counted, -target_weights * picked, jnp.zeros_like(picked))
+    return losses, target_weights
 
 
 def _mean_over_counted(
@@ -352,14 +358,17 @@ def _index_cross_entropy_forward(
     # it makes every later read of the logits depend on the gather: with the logits donated, XLA
     # can then write the gradient into their buffer without first copying them for the gather.
     row_max = jnp.maximum(jnp.max(logits, axis=class_axis), picked)
+    # subtracted as it is, as torch's log_softmax: a row holding +inf (or only -inf) is NaN
     row_max = jax.lax.stop_gradient(row_max)
-    row_max = jnp.where(jnp.isfinite(row_max), row_max, jnp.zeros_like(row_max))
     shifted = logits - _expand(row_max, class_axis)
     exponentials = jnp.exp(shifted)  # the residual: the backward reads it instead of the logits
     normalizer = jnp.sum(exponentials, axis=class_axis)
     log_normalizer = jnp.log(normalizer)  # logsumexp - row_max
     target_weights = _target_weights(target, weight, counted, logits.dtype)
-    losses = target_weights * (log_normalizer - (picked - row_max))
+    # 0 for an ignored target even where its stand-in class 0 has a logit of -inf (0 * inf is NaN)
+    losses = jnp.where(
+        counted, target_weights * (log_normalizer - (picked - row_max)), jnp.zeros_like(picked)
+    )
     if label_smoothing != 0.0:
         class_weight = _class_weight_view(weight, logits.ndim, class_axis)
         smooth = jnp.sum(
@@ -434,7 +443,7 @@ def _index_cross_entropy_backward(
         # the sum would round to float32's ulp of 1e-3 there
         log_probs = (logits - _expand(row_max, class_axis)) - _expand(log_normalizer, class_axis)
         grad_weight = _class_weight_gradient(
-            log_probs, is_target, cotangent, label_smoothing, class_axis
+            log_probs, is_target, counted, cotangent, label_smoothing, class_axis
         )
     return grad_logits.astype(exponentials.dtype), None, grad_weight
 
@@ -442,17 +451,20 @@ def _index_cross_entropy_backward(
 def _class_weight_gradient(
     log_probs: jax.Array,
     is_target: jax.Array,
+    counted: jax.Array,
     cotangent: jax.Array,
     label_smoothing: float,
     class_axis: int,
 ) -> jax.Array:
     r""":math:`\partial/\partial w_k = \sum_i g_i [(1-\varepsilon)[y_i = k] + \tfrac{\varepsilon}{C}]
-    (-\log p_{i,k})`, summed over every axis but the class axis."""
+    (-\log p_{i,k})`, summed over every axis but the class axis; ignored targets add an exact 0
+    (their log-probabilities may be -inf, a masked class)."""
     num_classes = log_probs.shape[class_axis]
     per_class = _expand(cotangent, class_axis) * -log_probs
     share = (1.0 - label_smoothing) * is_target + label_smoothing / num_classes
     other_axes = tuple(axis for axis in range(log_probs.ndim) if axis != class_axis)
-    return jnp.sum(jnp.where(share != 0, per_class * share, 0.0), axis=other_axes)
+    contributes = (share != 0) & _expand(counted, class_axis)
+    return jnp.sum(jnp.where(contributes, per_class * share, 0.0), axis=other_axes)
 
 
 _class_index_cross_entropy.defvjp(_index_cross_entropy_forward, _index_cross_entropy_backward)
@@ -487,7 +499,9 @@ def _cross_entropy_with_probabilities(
         )
     losses = -jnp.sum(weighted_log_probs, axis=class_axis)
     if reduction == "mean":
-        return jnp.sum(losses) / (log_probs.size // num_classes)
+        # the number of samples N * d1 * ...; torch divides by numel / C, NaN without classes
+        samples = log_probs.size // num_classes if num_classes else float("nan")
+        return jnp.sum(losses) / samples
     return _reduce(losses, reduction)
 
 

@@ -65,6 +65,13 @@ def elementwise_edges(**kwargs: Any) -> Callable[[str], Iterator[Sample]]:
     return edges
 
 
+def relu_edges(dtype: str) -> Iterator[Sample]:
+    yield from elementwise_edges()(dtype)
+    # torch.relu passes NaN through (value NaN, gradient 1: threshold_backward's 'result <= 0'
+    # is false); relu was where(x > 0, x, 0), which turned a NaN into 0 and hid it
+    yield Sample((np.array([np.nan, np.inf, -np.inf, 0.0, -0.0], dtype),), {}, "NaN, +-inf, +-0")
+
+
 def float_input_errors(**kwargs: Any) -> Callable[[], Iterator[ErrorInput]]:
     """Integer input to a float-only function: TypeError naming x and the dtype."""
 
@@ -99,6 +106,10 @@ def axis_edges(dtype: str) -> Iterator[Sample]:
     yield Sample((big,), {"axis": 0}, "logits of magnitude 1e4, axis 0")
     masked = np.array([[0.0, -np.inf, 1.0], [-np.inf, 2.0, -np.inf]], dtype)
     yield Sample((masked,), {"axis": -1}, "-inf entries (masking)")
+    # torch's softmax kernels subtract the max as it is: a row holding +inf is NaN throughout (was
+    # [nan, 0, 0] here); logsumexp is +inf there
+    overflowed = np.array([[np.inf, 0.0, 1.0], [0.0, 1.0, 2.0]], dtype)
+    yield Sample((overflowed,), {"axis": -1}, "a +inf entry")
 
 
 def axis_errors() -> Iterator[ErrorInput]:
@@ -123,6 +134,17 @@ def _scipy_on_float64(function: Callable[..., Any]) -> Callable[..., Any]:
 
     def reference(x: Any, **kwargs: Any) -> Any:
         return function(x.astype(np.float64), **kwargs).astype(x.dtype)
+
+    return reference
+
+
+def _nan_across_plus_inf(function: Callable[..., Any]) -> Callable[..., Any]:
+    """scipy's log_softmax gives [nan, -inf, -inf] for [inf, 0, 1]; torch's (NaN throughout) is
+    the one we follow (the module docstring says so): NaN across a slice that holds +inf."""
+
+    def reference(x: Any, axis: int = -1) -> Any:
+        result = function(x, axis=axis)
+        return np.where(np.any(np.isposinf(x), axis=axis, keepdims=True), np.nan, result)
 
     return reference
 
@@ -215,7 +237,7 @@ ACTIVATION_CASES = [
         "activations",
         elementwise_samples(),
         references=(Reference("torch.nn.functional.relu", F.relu),),
-        edge_inputs=elementwise_edges(),
+        edge_inputs=relu_edges,
         error_inputs=float_input_errors(),
     ),
     Case(
@@ -345,7 +367,7 @@ ACTIVATION_CASES = [
             Reference("torch.log_softmax", lambda x, axis=-1: torch.log_softmax(x, dim=axis)),
             Reference(
                 "scipy.special.log_softmax",
-                _scipy_on_float64(lambda x, axis=-1: scipy.special.log_softmax(x, axis=axis)),
+                _scipy_on_float64(_nan_across_plus_inf(scipy.special.log_softmax)),
                 "numpy",
             ),
         ),
@@ -437,6 +459,10 @@ def regression_edges(dtype: str) -> Iterator[Sample]:
     yield Sample(
         (prediction, target), {"weight": np.zeros(6, dtype), "reduction": "sum"}, "weight 0"
     )
+    # huber: torch's gradient at an infinite error is +-delta (was NaN: 0 * inf from the quadratic
+    # branch that where() does not pick); mse: +-inf
+    infinite = np.array([np.inf, -np.inf, 3.0], dtype)
+    yield Sample((infinite, np.zeros(3, dtype)), {"reduction": "none"}, "infinite errors")
 
 
 def regression_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
@@ -567,10 +593,21 @@ def classification_edges(log_probs_input: bool) -> Callable[[str], Iterator[Samp
             logits = scipy.special.log_softmax(logits.astype(np.float64), axis=1).astype(dtype)
         target = np.array([1, 2, 2])
         all_ignored = np.array([-100, -100, -100])
+        # padding (ignore_index) in a row whose class 0 is masked to -inf: the ignored target must
+        # add 0, not 0 * inf = NaN (it read class 0 as a stand-in, and NaN came out)
+        masked = np.array([[0.0, 1.0, 2.0], [-np.inf, 1.0, 2.0], [-np.inf, 0.0, -np.inf]], dtype)
+        if log_probs_input:
+            masked = scipy.special.log_softmax(masked.astype(np.float64), axis=1).astype(dtype)
+        padded = np.array([2, -100, 1])
         for reduction in REDUCTIONS:
             yield Sample((logits, target), {"reduction": reduction}, f"logits 1e4, {reduction}")
             yield Sample(
                 (logits, all_ignored), {"reduction": reduction}, f"all targets ignored, {reduction}"
+            )
+            yield Sample(
+                (masked, padded),
+                {"reduction": reduction, "weight": np.array([1.0, 2.0, 0.5], dtype)},
+                f"ignored target in a row with class 0 at -inf, {reduction}",
             )
         weight = np.array([0.0, 1.0, 2.0], dtype)
         yield Sample((logits, np.array([0, 1, 0])), {"weight": weight}, "some targets of weight 0")

@@ -58,7 +58,7 @@ def sigmoid(x: torch.Tensor) -> torch.Tensor:
 def relu(x: torch.Tensor) -> torch.Tensor:
     r""":math:`\max(x, 0)` with derivative 0 at 0."""
     x = as_float_tensor("x", x)
-    return torch.where(x > 0, x, torch.zeros_like(x))
+    return torch.where(x <= 0, torch.zeros_like(x), x)  # NaN passes through, as torch.relu
 
 
 def leaky_relu(x: torch.Tensor, negative_slope: float = 0.01) -> torch.Tensor:
@@ -103,14 +103,18 @@ def gelu(x: torch.Tensor, approximate: str = "none") -> torch.Tensor:
     return 0.5 * x * torch.special.erfc(-x / math.sqrt(2.0))
 
 
-def _shifted(x: torch.Tensor, axes: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x - m, m) with m the (detached) max over ``axes``, 0 where it is not finite or the axis is
-    empty (torch.amax refuses an empty dimension)."""
+def _shifted(
+    x: torch.Tensor, axes: tuple[int, ...], zero_infinite_max: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x - m, m) with m the (detached) max over ``axes``, 0 where the axis is empty (torch.amax
+    refuses an empty dimension) and, with ``zero_infinite_max`` (logsumexp), where it is not finite;
+    softmax and log_softmax subtract an infinite max as torch's kernels do (NaN throughout)."""
     kept_shape = tuple(1 if axis in axes else size for axis, size in enumerate(x.shape))
     if any(x.shape[axis] == 0 for axis in axes):
         return x, torch.zeros(kept_shape, dtype=x.dtype)
     maximum = torch.amax(x, dim=axes, keepdim=True).detach()
-    maximum = torch.where(torch.isfinite(maximum), maximum, torch.zeros_like(maximum))
+    if zero_infinite_max:
+        maximum = torch.where(torch.isfinite(maximum), maximum, torch.zeros_like(maximum))
     return x - maximum, maximum
 
 
@@ -136,7 +140,7 @@ def softmax(x: torch.Tensor, axis: int = -1) -> torch.Tensor:
     r""":math:`e^{x_i - m} / \sum_j e^{x_j - m}` along ``axis`` (1 for a 0-d x)."""
     x = as_float_tensor("x", x)
     axes = (check_axis("axis", axis, x.ndim),)
-    exponentials = torch.exp(_shifted(_as_vector_if_scalar(x), axes)[0])
+    exponentials = torch.exp(_shifted(_as_vector_if_scalar(x), axes, zero_infinite_max=False)[0])
     probabilities = exponentials / torch.sum(exponentials, dim=axes, keepdim=True)
     return probabilities.reshape(x.shape)
 
@@ -145,6 +149,6 @@ def log_softmax(x: torch.Tensor, axis: int = -1) -> torch.Tensor:
     r""":math:`(x - m) - \log\sum_j e^{x_j - m}` along ``axis`` (0 for a 0-d x)."""
     x = as_float_tensor("x", x)
     axes = (check_axis("axis", axis, x.ndim),)
-    shifted = _shifted(_as_vector_if_scalar(x), axes)[0]
+    shifted = _shifted(_as_vector_if_scalar(x), axes, zero_infinite_max=False)[0]
     log_probs = shifted - torch.log(torch.sum(torch.exp(shifted), dim=axes, keepdim=True))
     return log_probs.reshape(x.shape)

@@ -133,7 +133,7 @@ def sigmoid_backward(grad_output: torch.Tensor, x: torch.Tensor) -> torch.Tensor
 def relu_backward(grad_output: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     r""":math:`\bar x = \bar y\,[x > 0]` (0 at x = 0, as torch)."""
     grad_output, x = _pair(grad_output, x)
-    return torch.where(x > 0, grad_output, torch.zeros_like(grad_output))
+    return torch.where(x <= 0, torch.zeros_like(grad_output), grad_output)  # NaN x passes
 
 
 def leaky_relu_backward(

@@ -84,8 +84,11 @@ def huber_loss(
     check_scalar_in_range("delta", delta, 0.0, low_inclusive=False)
     difference = input - target
     absolute = torch.abs(difference)
+    # an infinite difference gets torch's gradient +-delta, not 0 * inf = NaN from the quadratic
+    # branch where() does not pick (a NaN difference still gives a NaN gradient, as torch)
+    quadratic = torch.where(torch.isinf(difference), torch.zeros_like(difference), difference)
     losses = torch.where(
-        absolute < delta, 0.5 * difference * difference, delta * (absolute - 0.5 * delta)
+        absolute < delta, 0.5 * quadratic * quadratic, delta * (absolute - 0.5 * delta)
     )
     if weight is not None:
         check_same_shape("weight", weight, "input", input)
@@ -154,7 +157,9 @@ def _nll_terms(
     picked = picked.squeeze(class_axis)
     target_weights = torch.ones_like(picked) if weight is None else weight[safe_target]
     target_weights = torch.where(counted, target_weights, torch.zeros_like(target_weights))
-    return -target_weights * picked, target_weights
+    # an ignored target reads class 0, whose log-probability may be -inf: 0 * -inf is NaN
+    losses = torch.where(counted, -target_weights * picked, torch.zeros_like(picked))
+    return losses, target_weights
 
 
 def _mean_over_counted(
@@ -261,7 +266,9 @@ def _cross_entropy_with_probabilities(
         )
     losses = -torch.sum(weighted_log_probs, dim=class_axis)
     if reduction == "mean":
-        return torch.sum(losses) / (log_probs.numel() // num_classes)
+        # the number of samples N * d1 * ...; torch divides by numel / C, NaN without classes
+        samples = log_probs.numel() // num_classes if num_classes else float("nan")
+        return torch.sum(losses) / samples
     return _reduce(losses, reduction)
 
 
