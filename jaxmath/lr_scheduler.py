@@ -186,7 +186,9 @@ class LinearLR(_Schedule):
         lr: base learning rate :math:`\eta` >= 0.
         start_factor: :math:`f_0` in (0, 1] (default: 1/3).
         end_factor: :math:`f_1` in [0, 1] (default: 1.0).
-        total_iters: :math:`T`, a positive int (default: 5).
+        total_iters: :math:`T`, a positive int (default: 5). torch accepts 0 (a warm-up of no
+            steps), and its ``step()`` then keeps :math:`\eta f_0` forever, not :math:`\eta f_1`;
+            we refuse 0 rather than copy that.
     """
 
     def __init__(
@@ -320,7 +322,9 @@ class ConstantLR(_Schedule):
         lr: base learning rate >= 0.
         factor: in (0, 1] (default: 1/3). torch accepts 0 but then divides by it at
             ``total_iters`` (ZeroDivisionError); we refuse it up front.
-        total_iters: a positive int (default: 5).
+        total_iters: a positive int (default: 5). torch accepts 0, and its ``step()`` then keeps
+            :math:`\eta f` forever (the restoring branch is never reached) while its closed form
+            says :math:`\eta`; we refuse 0 rather than copy either.
     """
 
     def __init__(self, lr: float, factor: float = 1.0 / 3, total_iters: int = 5) -> None:

@@ -1220,6 +1220,14 @@ def schedule_errors(name: str) -> Callable[[], Iterator[ErrorInput]]:
                 upstream_rejects=True,
                 upstream_exception=ZeroDivisionError,
             )
+        if name in ("ConstantLR", "LinearLR", "PolynomialLR"):
+            # torch accepts 0 and then holds f * lr (ConstantLR, LinearLR) or lr (PolynomialLR)
+            # by its step(), against its own closed form: refused rather than copied
+            yield ErrorInput(
+                Sample((steps,), {"total_iters": 0}, "total_iters 0"),
+                ValueError,
+                r"total_iters must be a positive integer, got 0",
+            )
         if name == "PolynomialLR":  # torch: 0.0 ** -1 at t = total_iters
             yield ErrorInput(
                 Sample((steps,), {"total_iters": 2, "power": -1.0}, "power < 0"),
