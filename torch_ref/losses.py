@@ -229,8 +229,11 @@ def cross_entropy_loss(
             if weight is None
             else weight.reshape(_class_shape(logits.ndim, class_axis, num_classes))
         )
-        smooth = -torch.sum(log_probs * class_weight, dim=class_axis)
-        smooth = torch.where(target != ignore_index, smooth, torch.zeros_like(smooth))
+        # ignored rows' log-probabilities are left out before the product: one of -inf (a masked
+        # class) would give 0 * inf = NaN in the class weights' gradient
+        counted_rows = (target != ignore_index).unsqueeze(class_axis)
+        counted_log_probs = torch.where(counted_rows, log_probs, torch.zeros_like(log_probs))
+        smooth = -torch.sum(counted_log_probs * class_weight, dim=class_axis)
         losses = (1.0 - label_smoothing) * losses + (label_smoothing / num_classes) * smooth
     if reduction == "mean":
         return _mean_over_counted(losses, target_weights, target != ignore_index)
