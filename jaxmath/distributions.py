@@ -430,6 +430,14 @@ class _Distribution:
         return array
 
 
+def _validate_real(self: _Distribution, **params: jax.Array) -> None:
+    """torch's ``constraints.real`` (loc, logits): any value but NaN (+-inf pass, as torch)."""
+    if self._validate_args and _all_concrete(*params.values()):
+        for name, array in params.items():
+            values = np.asarray(array)
+            _require(name, values, ~np.isnan(values), "not be NaN")
+
+
 def _validate_positive(self: _Distribution, **params: jax.Array) -> None:
     if self._validate_args and _all_concrete(*params.values()):
         for name, array in params.items():
@@ -465,6 +473,7 @@ class Normal(_Distribution):
     def __init__(self, loc: Any, scale: Any, validate_args: bool | None = None) -> None:
         self._validate_args = _check_validate_args(validate_args)
         self.loc, self.scale = _float_params(("loc", "scale"), (loc, scale))
+        _validate_real(self, loc=self.loc)
         _validate_positive(self, scale=self.scale)
 
     @property
@@ -635,6 +644,7 @@ class Laplace(_Distribution):
     def __init__(self, loc: Any, scale: Any, validate_args: bool | None = None) -> None:
         self._validate_args = _check_validate_args(validate_args)
         self.loc, self.scale = _float_params(("loc", "scale"), (loc, scale))
+        _validate_real(self, loc=self.loc)
         _validate_positive(self, scale=self.scale)
 
     @property
@@ -818,6 +828,10 @@ class Beta(_Distribution):
 # ------------------------------------------------------------------------------------------------
 
 
+# torch refuses logits whose normalised form holds NaN (its constraints.real_vector)
+_FINITE_NORMALIZER = "have a finite logsumexp over the last axis (no NaN or +inf, not all -inf)"
+
+
 def _probs_or_logits(probs: Any, logits: Any) -> tuple[str, Any]:
     if (probs is None) == (logits is None):
         raise ValueError("exactly one of probs or logits must be specified, got both or neither")
@@ -853,6 +867,8 @@ class Bernoulli(_Distribution):
         if self._given == "probs" and self._validate_args and is_concrete(array):
             values = np.asarray(array)
             _require("probs", values, (values >= 0) & (values <= 1), "lie in [0, 1]")
+        if self._given == "logits":
+            _validate_real(self, logits=array)
 
     def _flatten(self) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         return (getattr(self, "_" + self._given),), (self._validate_args, self._given)
@@ -921,9 +937,10 @@ class Categorical(_Distribution):
         H = -\sum_{k:\,p_k > 0} p_k \log p_k.
 
     Args:
-        probs: (..., K) non-negative, rows summing to 1 (torch renormalises; we validate the sum to
-            1e-6 relative in float64, 1e-4 in float32, and then renormalise as torch), or
-        logits: (..., K) unnormalised log-probabilities; ``-inf`` masks a class.
+        probs: (..., K) non-negative and finite, each row with a positive sum; renormalised to
+            sum to 1, as torch (so counts or weights such as ``[1, 2, 3]`` are accepted), or
+        logits: (..., K) unnormalised log-probabilities; ``-inf`` masks a class. NaN, ``+inf`` or
+            a row of only ``-inf`` is refused, as torch refuses it.
         First positional argument: ``probs``, as torch. Batch shape ``(...)``, event shape ``()``.
 
     ``log_prob(value)`` is a gather of the normalised logits at the integer class indices (the
@@ -959,12 +976,16 @@ class Categorical(_Distribution):
             if self._validate_args and is_concrete(array):
                 values = np.asarray(array)
                 _require("probs", values, values >= 0, "be >= 0")
+                _require("probs", values, np.isfinite(values), "be finite")
                 sums = values.sum(-1)
-                slack = 1e-4 if values.dtype == np.float32 else 1e-6
-                _require("probs", sums, np.abs(sums - 1) <= slack, "sum to 1 over the last axis")
+                _require("probs", sums, sums > 0, "have a positive sum over the last axis")
             self.logits = jnp.log(array) - jnp.log(array.sum(-1, keepdims=True))
         else:
-            self.logits = array - jax.nn.logsumexp(array, axis=-1, keepdims=True)
+            normalizer = jax.nn.logsumexp(array, axis=-1, keepdims=True)
+            if self._validate_args and is_concrete(array):
+                finite = np.isfinite(np.asarray(normalizer))
+                _require("logits", normalizer, finite, _FINITE_NORMALIZER)
+            self.logits = array - normalizer
 
     _param_names = ("logits",)
 
@@ -1263,6 +1284,7 @@ class MultivariateNormal(_Distribution):
                 _require(name, upper, upper == 0, "be lower triangular")
                 diagonal = np.diagonal(values, axis1=-2, axis2=-1)
                 _require(name, diagonal, diagonal > 0, "have a positive diagonal")
+        _validate_real(self, loc=loc_array)
         self.loc = jnp.broadcast_to(loc_array, (*batch, d))
         self.scale_tril = jnp.broadcast_to(scale_tril, (*batch, d, d))
 

@@ -594,6 +594,14 @@ def _errors_two_positive(
             upstream_exception=ValueError,
             upstream_match=second,
         )
+        yield ErrorInput(  # torch's constraints.real refuses NaN (was accepted here)
+            Sample((np.array([1.0, np.nan, 1.0]), one, one), {}, f"{first} NaN"),
+            ValueError,
+            rf"{first} must not be NaN, got nan",
+            upstream_rejects=True,
+            upstream_exception=ValueError,
+            upstream_match=first,
+        )
         yield ErrorInput(
             Sample((np.arange(3), one, one), {}, f"integer {first}"),
             TypeError,
@@ -744,10 +752,23 @@ def _errors_categorical() -> Iterator[ErrorInput]:
         upstream_exception=ValueError,
         upstream_match="probs",
     )
+    # probs that do not sum to 1 are renormalised, as torch (counts [1, 2, 3] are accepted:
+    # tests/test_audit_foundation.py); what torch's simplex check refuses then is refused here
     yield ErrorInput(
-        Sample((np.array([0.5, 0.6, 0.1]), np.array([0])), {}, "probs summing to 1.2"),
+        Sample((np.array([[0.5, 0.5], [0.0, 0.0]]), np.array([0])), {}, "a row of zeros"),
         ValueError,
-        r"probs must sum to 1 over the last axis, got 1.2",
+        r"probs must have a positive sum over the last axis, got 0.0",
+        upstream_rejects=True,
+        upstream_exception=ValueError,
+        upstream_match="probs",
+    )
+    yield ErrorInput(
+        Sample((np.array([1.0, np.inf]), np.array([0])), {}, "infinite probs"),
+        ValueError,
+        r"probs must be finite, got inf",
+        upstream_rejects=True,
+        upstream_exception=ValueError,
+        upstream_match="probs",
     )
     yield ErrorInput(
         Sample((np.array([0.5, 0.5]), np.array([2])), {}, "class index out of range"),
@@ -765,8 +786,49 @@ def _errors_categorical() -> Iterator[ErrorInput]:
     )
 
 
+def _errors_logits(dist: str) -> Callable[[], Iterator[ErrorInput]]:
+    """NaN logits, refused by torch's constraints (real / real_vector); they were accepted here.
+    Categorical's logits are checked after normalising, as torch's: all -inf or +inf too."""
+
+    def errors() -> Iterator[ErrorInput]:
+        value = np.array([1.0]) if dist == "Bernoulli" else np.array([1])
+        message = (
+            "must not be NaN"
+            if dist == "Bernoulli"
+            else r"must have a finite logsumexp over the last axis \(no NaN or \+inf, not all -inf\)"
+        )
+        yield ErrorInput(
+            Sample((np.array([0.0, np.nan]), value), {}, "NaN logits"),
+            ValueError,
+            rf"logits {message}, got nan",
+            upstream_rejects=True,
+            upstream_exception=ValueError,
+            upstream_match="logits",
+        )
+        if dist == "Categorical":
+            for row, shown in (([-np.inf, -np.inf], "-inf"), ([np.inf, 0.0], "inf")):
+                yield ErrorInput(
+                    Sample((np.array(row), value), {}, f"logits {row}"),
+                    ValueError,
+                    rf"logits {message}, got {shown}",
+                    upstream_rejects=True,
+                    upstream_exception=ValueError,
+                    upstream_match="logits",
+                )
+
+    return errors
+
+
 def _errors_mvn() -> Iterator[ErrorInput]:
     loc = np.zeros(2)
+    yield ErrorInput(  # torch's constraints.real_vector refuses NaN (was accepted here)
+        Sample((np.array([0.0, np.nan]), np.eye(2), loc), {}, "NaN loc"),
+        ValueError,
+        r"loc must not be NaN, got nan",
+        upstream_rejects=True,
+        upstream_exception=ValueError,
+        upstream_match="loc",
+    )
     yield ErrorInput(
         Sample((loc, np.array([[1.0, 0.0], [2.0, -1.0]]), loc), {}, "negative diagonal"),
         ValueError,
@@ -855,7 +917,9 @@ ERRORS = {
     "Exponential": _errors_single_positive("rate", "Exponential", -1.0),
     "Poisson": _errors_single_positive("rate", "Poisson", 1.5),
     "Bernoulli": _errors_bernoulli,
+    "Bernoulli logits": _errors_logits("Bernoulli"),
     "Categorical": _errors_categorical,
+    "Categorical logits": _errors_logits("Categorical"),
     "MultivariateNormal": _errors_mvn,
     "MultivariateNormal covariance": _errors_mvn_covariance,
     "MultivariateNormal precision": _errors_mvn_precision,
@@ -1459,8 +1523,8 @@ def method_rows(family_key: str) -> list[Case]:
                 ),
                 grad_argnums=grad_positions(family_key, method),
                 kind=_kind(family_key, method),
-                # Categorical(probs=...): the jit test halves float arguments, and probs summing to
-                # 0.5 are refused eagerly (validation); the logits rows run under jit and vmap.
+                # Categorical(probs=...): not under the jit test (it halves float arguments; probs
+                # are renormalised since session 4, as torch); the logits rows run under jit, vmap.
                 jit=family_key != "Categorical",
                 call=method_call(family, method),
                 variant=method + family.variant_suffix,

@@ -250,6 +250,13 @@ class _Distribution:
         return tensor
 
 
+def _validate_real(self: _Distribution, **params: torch.Tensor) -> None:
+    """torch's ``constraints.real`` (loc, logits): any value but NaN."""
+    if self._validate_args:
+        for name, tensor in params.items():
+            _require(name, tensor, ~torch.isnan(tensor.detach()), "not be NaN")
+
+
 def _validate_positive(self: _Distribution, **params: torch.Tensor) -> None:
     if self._validate_args:
         for name, tensor in params.items():
@@ -270,6 +277,7 @@ class Normal(_Distribution):
     def __init__(self, loc: Any, scale: Any, validate_args: bool | None = None) -> None:
         self._validate_args = _check_validate_args(validate_args)
         self.loc, self.scale = _float_params(("loc", "scale"), (loc, scale))
+        _validate_real(self, loc=self.loc)
         _validate_positive(self, scale=self.scale)
 
     @property
@@ -415,6 +423,7 @@ class Laplace(_Distribution):
     def __init__(self, loc: Any, scale: Any, validate_args: bool | None = None) -> None:
         self._validate_args = _check_validate_args(validate_args)
         self.loc, self.scale = _float_params(("loc", "scale"), (loc, scale))
+        _validate_real(self, loc=self.loc)
         _validate_positive(self, scale=self.scale)
 
     @property
@@ -574,6 +583,10 @@ class Beta(_Distribution):
 # ------------------------------------------------------------------------------------------------
 
 
+# torch refuses logits whose normalised form holds NaN (its constraints.real_vector)
+_FINITE_NORMALIZER = "have a finite logsumexp over the last axis (no NaN or +inf, not all -inf)"
+
+
 def _probs_or_logits(probs: Any, logits: Any) -> tuple[str, Any]:
     if (probs is None) == (logits is None):
         raise ValueError("exactly one of probs or logits must be specified, got both or neither")
@@ -595,6 +608,8 @@ class Bernoulli(_Distribution):
         setattr(self, "_" + self._given, tensor)
         if self._given == "probs" and self._validate_args:
             _require("probs", tensor, ((tensor >= 0) & (tensor <= 1)).detach(), "lie in [0, 1]")
+        if self._given == "logits":
+            _validate_real(self, logits=tensor)
 
     @property
     def _first_param(self) -> torch.Tensor:
@@ -670,12 +685,16 @@ class Categorical(_Distribution):
         if given == "probs":
             if self._validate_args:
                 _require("probs", tensor, tensor.detach() >= 0, "be >= 0")
+                _require("probs", tensor, torch.isfinite(tensor.detach()), "be finite")
                 sums = tensor.detach().sum(-1)
-                slack = 1e-4 if tensor.dtype == torch.float32 else 1e-6
-                _require("probs", sums, (sums - 1).abs() <= slack, "sum to 1 over the last axis")
+                _require("probs", sums, sums > 0, "have a positive sum over the last axis")
             self.logits = tensor.log() - tensor.sum(-1, keepdim=True).log()
         else:
-            self.logits = tensor - tensor.logsumexp(-1, keepdim=True)
+            normalizer = tensor.logsumexp(-1, keepdim=True)
+            if self._validate_args:
+                finite = torch.isfinite(normalizer.detach())
+                _require("logits", normalizer, finite, _FINITE_NORMALIZER)
+            self.logits = tensor - normalizer
 
     @property
     def batch_shape(self) -> Shape:
@@ -899,6 +918,7 @@ class MultivariateNormal(_Distribution):
                 _require(name, upper, upper == 0, "be lower triangular")
                 diagonal = matrix_tensor.detach().diagonal(dim1=-2, dim2=-1)
                 _require(name, diagonal, diagonal > 0, "have a positive diagonal")
+        _validate_real(self, loc=loc_tensor)
         self.loc = loc_tensor.expand((*batch, d))
         self.scale_tril = scale_tril.expand((*batch, d, d))
 
