@@ -27,7 +27,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import jax
+import pytest
 import torch
+from xdist.scheduler import LoadScopeScheduling
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_default_matmul_precision", "highest")
@@ -61,12 +63,10 @@ _share_compilation_cache()
 pytest_plugins = ["parity_tests.report"]
 
 #: Tests that take tens of seconds each (a lab or notebook run end to end, a benchmark's CLI, the
-#: Hessian and L-BFGS rows, the README's examples), by node id prefix, longest first: with
-#: ``-n N --dist worksteal`` (what ``make test`` should pass) or without xdist they run first, so the
-#: workers start on them and the thousands of short tests fill in behind them (and are stolen by
-#: the worker that runs out), instead of one worker finishing a long test alone at the end. Order
-#: only: every test still runs. (Under xdist's default ``--dist load`` the first worker would get
-#: the whole front of the list, so there the collection order is left as it is.)
+#: README's examples), by node id prefix, longest first, then the parity rows that take longest
+#: (``LONG_ROWS``): they run first, so the workers start on them and the thousands of short tests
+#: fill in behind them, instead of one worker finishing a long test alone at the end. Order only:
+#: every test still runs.
 LONG_TESTS = (
     "tests/test_notebooks.py::test_the_solution_notebook",
     "tests/test_notebooks.py::test_the_student_notebook",
@@ -77,19 +77,116 @@ LONG_TESTS = (
     "tests/test_readme.py",
     "tests/test_report.py",
     "tests/test_labs.py",
-    "parity_tests/test_parity.py::test_forward_matches_twin_and_references[optim.LBFGS",
-    "parity_tests/test_parity.py::test_forward_matches_twin_and_references[landscape.hessian",
-    "parity_tests/test_parity.py::test_jit_matches_eager_without_recompiling[backprop.mlp_loss",
+)
+
+#: Parity rows (case id prefixes) whose tests together take longest (CPU seconds per row, all its
+#: tests, measured at c59963a: mlp_loss_and_grad 90, cross_entropy_loss 67, LBFGS 47, the Hessian
+#: rows 23-38, fit_beta 26, fit_gamma 23, nll_loss 22, svd 21, Muon 19), longest first.
+LONG_ROWS = (
+    "backprop.mlp_loss_and_grad",
+    "losses.cross_entropy_loss",
+    "optim.LBFGS",
+    "landscape.hessian",
+    "distributions.fit_",
+    "losses.nll_loss",
+    "lowrank.svd",
+    "optim.Muon",
+)
+
+#: The parity tests of one row run one after the other in this order, on one worker: the row's
+#: jitted calls and vector-Jacobian products are compiled once per process and shared by its
+#: forward, jit, vmap, gradient and numerical-gradient tests (harness.compiled_call / jax_vjp), and
+#: JAX's eager per-op programs by its jit tests' eager sides.
+PARITY_FILE = "parity_tests/test_parity.py::"
+PARITY_TEST_ORDER = (
+    "test_forward_matches_twin_and_references",
+    "test_jit_matches_eager_without_recompiling",
+    "test_vmap_over_a_batch_axis_matches_the_loop",
+    "test_gradients_match_twin_and_references",
+    "test_gradients_match_numerical_gradient",
+    "test_edge_inputs_match_references",
+    "test_bad_input_raises_the_same_clear_error",
+    "test_each_row_calls_the_function_with_its_defaults",
 )
 
 
-def _long_first(item: object) -> int:
-    nodeid = item.nodeid  # type: ignore[attr-defined]
-    return next(
-        (i for i, prefix in enumerate(LONG_TESTS) if nodeid.startswith(prefix)), len(LONG_TESTS)
-    )
+def _parity_row(item: object) -> str | None:
+    """The case id of a parity test parametrized by a row (``None`` for every other test)."""
+    if not item.nodeid.startswith(PARITY_FILE):  # type: ignore[attr-defined]
+        return None
+    case = getattr(getattr(item, "callspec", None), "params", {}).get("case")
+    return getattr(case, "id", None)
+
+
+def _rank(prefixes: tuple[str, ...], name: str) -> int:
+    return next((i for i, prefix in enumerate(prefixes) if name.startswith(prefix)), len(prefixes))
+
+
+#: The id a parity test's node id ends with: ``[<case id>-<dtype or framework>]`` or ``[<case id>]``.
+_PARAMETER_SUFFIXES = ("-float32", "-float64", "-jaxmath", "-torch_ref")
+
+
+def _row_of_nodeid(nodeid: str) -> str | None:
+    """The parity row a node id belongs to (its case id), from the id alone (the controller's
+    scheduler sees node ids, not items); ``None`` for every other test."""
+    if not nodeid.startswith(PARITY_FILE) or "[" not in nodeid or not nodeid.endswith("]"):
+        return None
+    parameters = nodeid[nodeid.index("[") + 1 : -1]
+    for suffix in _PARAMETER_SUFFIXES:
+        if parameters.endswith(suffix):
+            return parameters.removesuffix(suffix)
+    return parameters
+
+
+class RowScheduling(LoadScopeScheduling):
+    """``--dist loadscope`` in this project: a parity row's tests are one unit of work, sent whole
+    to one worker (so its compiled calls are shared, see ``PARITY_TEST_ORDER``); every other test
+    is a unit of its own. Units go out in collection order (long tests and long rows first, see
+    ``pytest_collection_modifyitems``), one more to a worker whenever it has two tests or fewer
+    left, so the short units at the end balance the two workers. (xdist's own ``loadgroup`` would
+    do this from ``xdist_group`` marks, but with pytest 9 its node-id suffix has no effect here.)"""
+
+    def _split_scope(self, nodeid: str) -> str:
+        row = _row_of_nodeid(nodeid)
+        return nodeid if row is None else f"row:{row}"
+
+    def schedule(self) -> None:
+        # Keep the collection order: xdist would otherwise sort the units by their number of tests.
+        reorder = self.config.option.loadscopereorder
+        self.config.option.loadscopereorder = False
+        try:
+            super().schedule()
+        finally:
+            self.config.option.loadscopereorder = reorder
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Under ``--dist loadscope``, :class:`RowScheduling`; otherwise xdist's own scheduler."""
+    if config.getoption("dist") == "loadscope":
+        return RowScheduling(config, log)  # type: ignore[arg-type]
+    return None
 
 
 def pytest_collection_modifyitems(config: object, items: list) -> None:
-    if config.getoption("dist", "no") in ("no", "worksteal"):  # type: ignore[attr-defined]
-        items.sort(key=_long_first)  # stable: the order within each group is kept
+    """Long tests first, then the parity rows (long rows first), each row's tests together and in
+    ``PARITY_TEST_ORDER`` (one worker per row under ``--dist loadscope``, see
+    :class:`RowScheduling`; under ``--dist worksteal`` a row's adjacent tests mostly stay
+    together), then the other tests. Nothing is dropped; otherwise the collection order is kept."""
+    first_seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        row = _parity_row(item)
+        if row is not None:
+            first_seen.setdefault(row, index)
+
+    def key(pair: tuple[int, object]) -> tuple[int, ...]:
+        index, item = pair
+        row = _parity_row(item)
+        if row is None:
+            long = _rank(LONG_TESTS, item.nodeid)  # type: ignore[attr-defined]
+            return (0, long, index) if long < len(LONG_TESTS) else (3, index, 0)
+        test = _rank(PARITY_TEST_ORDER, item.originalname)  # type: ignore[attr-defined]
+        order = (first_seen[row], test, index)
+        long = _rank(LONG_ROWS, row)
+        return (1, long, *order) if long < len(LONG_ROWS) else (2, *order)
+
+    items[:] = [item for _, item in sorted(enumerate(items), key=key)]

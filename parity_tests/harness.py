@@ -8,6 +8,7 @@ NumPy arrays, so jaxmath and torch_ref are fed exactly the same numbers.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 from collections.abc import Callable, Iterator, Mapping
@@ -349,9 +350,12 @@ def cotangent_for(output: Any, seed: int = 0) -> Any:
 
 
 def jax_cotangent(case: Case, sample: Sample) -> Any:
-    """The cotangent for jaxmath's output on ``sample``, from its shape alone (nothing compiled)."""
+    """The cotangent for jaxmath's output on ``sample``, from its shape alone (nothing compiled;
+    for jitted rows through the row's shared jit object, whose trace the forward test made)."""
     args, kwargs = to_framework(JAX, sample)
     arrays, static = split_static(kwargs)
+    if case.jit:
+        return cotangent_for(compiled_call(case, static, args, arrays).eval_shape(*args, **arrays))
     return cotangent_for(
         jax.eval_shape(functools.partial(case.invoke, JAX, **static), *args, **arrays)
     )
@@ -364,40 +368,132 @@ def split_static(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
     return arrays, static
 
 
+# ----------------------------------------------------------------------------------------------
+# Compiled calls shared by the tests of a row (in one process)
+# ----------------------------------------------------------------------------------------------
+
+#: How many compiled calls a process keeps (least recently used dropped first). conftest.py runs a
+#: row's tests one after the other on one worker, so a row's forward, jit, vmap, gradient and
+#: numerical-gradient tests find the programs its earlier tests compiled; older rows' are dropped.
+COMPILED_CALLS_KEPT = 256
+
+_compiled: collections.OrderedDict[tuple[Any, ...], tuple[dict[str, Any], Any]] = (
+    collections.OrderedDict()
+)
+
+
+def _leaf_signature(value: Any) -> tuple[Any, ...]:
+    dtype = getattr(value, "dtype", None)
+    return (
+        type(value).__name__,
+        tuple(getattr(value, "shape", ())),
+        str(dtype) if dtype is not None else None,
+        bool(getattr(value, "weak_type", False)),
+    )
+
+
+def _signature(tree: Any) -> str:
+    """The abstract signature jit dispatches on: tree structure, each leaf's type, shape, dtype."""
+    flat, structure = jax.tree.flatten(tree)
+    return repr((str(structure), [_leaf_signature(leaf) for leaf in flat]))
+
+
+def _same_static(cached: Mapping[str, Any], static: Mapping[str, Any]) -> bool:
+    """Whether two static-option dicts hold the same values (identical or equal, same types)."""
+    if cached.keys() != static.keys():
+        return False
+    for name, value in static.items():
+        other = cached[name]
+        if other is value:
+            continue
+        try:
+            if type(other) is not type(value) or not bool(other == value):
+                return False
+        except Exception:  # values that cannot be compared are not the same
+            return False
+    return True
+
+
+def _shared(key: tuple[Any, ...], static: Mapping[str, Any], make: Callable[[], Any]) -> Any:
+    """The entry kept under ``key`` for these static options, made by ``make()`` when missing."""
+    full_key = (*key, repr(sorted(static.items())))
+    entry = _compiled.get(full_key)
+    if entry is not None and _same_static(entry[0], static):
+        _compiled.move_to_end(full_key)
+        return entry[1]
+    value = make()
+    _compiled[full_key] = (dict(static), value)
+    while len(_compiled) > COMPILED_CALLS_KEPT:
+        _compiled.popitem(last=False)
+    return value
+
+
+def compiled_call(
+    case: Case, static: Mapping[str, Any], args: tuple[Any, ...], arrays: Mapping[str, Any]
+) -> Any:
+    """``jax.jit(functools.partial(case.invoke, JAX, **static))``, one per (row, static options,
+    argument signature) in this process, for calls as ``compiled_call(...)(*args, **arrays)``.
+
+    The forward test, the jit test and the vmap test's loop of a row all call jaxmath's function
+    jitted on the same samples; sharing the jit object, they trace, lower and compile the program
+    once instead of three times. What each test computes and compares is unchanged: every call
+    still runs the compiled program on its own inputs (a compiled call is cached, never a result).
+    """
+    return _shared(
+        ("jit", id(case), case.id, _signature((args, dict(arrays)))),
+        static,
+        lambda: jax.jit(functools.partial(case.invoke, JAX, **static)),
+    )
+
+
 def jax_output(case: Case, sample: Sample) -> Any:
     """jaxmath's result for ``sample``, through one ``jax.jit`` when the case allows it.
 
     Compiling the whole call once is ~4x faster than JAX's eager op-by-op compilation; eager
-    execution is compared with jit in test_jit_matches_eager_without_recompiling.
+    execution is compared with jit in test_jit_matches_eager_without_recompiling. The jitted call
+    is :func:`compiled_call`'s, shared with the row's jit and vmap tests.
     """
     args, kwargs = to_framework(JAX, sample)
     arrays, static = split_static(kwargs)
-    function = functools.partial(case.invoke, JAX, **static)
-    return (jax.jit(function) if case.jit else function)(*args, **arrays)
+    if case.jit:
+        return compiled_call(case, static, args, arrays)(*args, **arrays)
+    return case.invoke(JAX, *args, **arrays, **static)
 
 
 def jax_vjp(case: Case, sample: Sample, cotangent: np.ndarray) -> list[np.ndarray]:
-    """The vector-Jacobian product of jaxmath's call with respect to the case's grad positions."""
+    """The vector-Jacobian product of jaxmath's call with respect to the case's grad positions.
+
+    For jitted rows, one compiled program per (row, positions, static options, signature), kept in
+    the process like :func:`compiled_call`'s (the float64 gradient test and the numerical-gradient
+    test compute the same products); every argument is an input of the program, so samples of
+    the same shapes share it. Unjitted rows run jax.vjp op by op.
+    """
     positions = case.grad_positions(sample)
     args, kwargs = to_framework(JAX, sample)
     arrays, static = split_static(kwargs)
 
-    def pullback(differentiable: tuple[Any, ...], cotangent: Any, array_kwargs: dict) -> Any:
+    def pullback(all_args: tuple[Any, ...], cotangent: Any, array_kwargs: dict) -> Any:
         def partial_call(*values: Any) -> Any:
-            full = list(args)
+            full = list(all_args)
             for position, value in zip(positions, values, strict=True):
                 full[position] = value
             return case.invoke(JAX, *full, **array_kwargs, **static)
 
+        differentiable = tuple(all_args[position] for position in positions)
         return jax.vjp(partial_call, *differentiable)[1](cotangent)
 
-    inputs = (tuple(args[p] for p in positions), jax.tree.map(jnp.asarray, cotangent), arrays)
+    inputs = (tuple(args), jax.tree.map(jnp.asarray, cotangent), arrays)
     if case.jit:
-        traced = jax.jit(pullback).trace(*inputs)
-        if _equations(traced.jaxpr.jaxpr) <= EAGER_VJP_ABOVE:
-            gradients = traced.lower().compile()(*inputs)
-        else:  # a program too large to compile quickly: op by op (see EAGER_VJP_ABOVE)
-            gradients = pullback(*inputs)
+
+        def compile_pullback() -> Any:
+            traced = jax.jit(pullback).trace(*inputs)
+            if _equations(traced.jaxpr.jaxpr) <= EAGER_VJP_ABOVE:
+                return traced.lower().compile()
+            return None  # a program too large to compile quickly: op by op (see EAGER_VJP_ABOVE)
+
+        key = ("vjp", id(case), case.id, tuple(positions), _signature(inputs))
+        compiled = _shared(key, static, compile_pullback)
+        gradients = pullback(*inputs) if compiled is None else compiled(*inputs)
     else:
         gradients = pullback(*inputs)
     return [np.asarray(gradient) for gradient in leaves(gradients)]
