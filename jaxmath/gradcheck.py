@@ -148,7 +148,8 @@ def check_gradients(
         eps: the finite-difference step (default: by dtype, see :func:`default_eps`).
         rtol, atol: pass tolerances (default: ``GRADCHECK_TOLERANCES`` by x's dtype:
             float64 (1e-6, 1e-9), float32 (1e-2, 1e-3)). Checking in float64 is the meaningful test;
-            float32 central differences carry errors near 1e-4 relative.
+            float32 central differences carry errors near 1e-4 relative. Each must be >= 0. A
+            zero-size ``x`` passes with errors 0.
 
     Returns:
         A :class:`GradientCheck` with the max relative and absolute errors and ``passed``.
@@ -167,13 +168,16 @@ def check_gradients(
     )
     rtol = default_rtol if rtol is None else rtol
     atol = default_atol if atol is None else atol
+    check_scalar_in_range("rtol", rtol, 0.0)
+    check_scalar_in_range("atol", atol, 0.0)
     difference = jnp.abs(analytic_flat - numerical_flat)
     scale = jnp.maximum(jnp.abs(analytic_flat), jnp.abs(numerical_flat))
     relative = jnp.where(scale > 0, difference / jnp.where(scale > 0, scale, 1.0), 0.0)
     passed = bool(jnp.all(difference <= atol + rtol * jnp.abs(numerical_flat)))
     return GradientCheck(
-        max_relative_error=float(jnp.max(relative)),
-        max_absolute_error=float(jnp.max(difference)),
+        # a zero-size x has nothing to disagree on: errors 0 (the max of nothing raised here)
+        max_relative_error=float(jnp.max(relative)) if relative.size else 0.0,
+        max_absolute_error=float(jnp.max(difference)) if difference.size else 0.0,
         passed=passed,
         rtol=float(rtol),
         atol=float(atol),

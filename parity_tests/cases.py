@@ -1157,6 +1157,23 @@ GRADCHECK_CASES = [
                     ValueError,
                     r"eps must be > 0.0, got -1.0",
                 ),
+                # tolerances were not validated: a negative or NaN one failed every check
+                # silently, a string gave NumPy's/torch's unrelated indexing TypeError
+                ErrorInput(
+                    Sample((np.ones(3),), {"rtol": -1.0}, "rtol < 0"),
+                    ValueError,
+                    r"rtol must be >= 0.0, got -1.0",
+                ),
+                ErrorInput(
+                    Sample((np.ones(3),), {"atol": float("nan")}, "atol NaN"),
+                    ValueError,
+                    r"atol must not be NaN, got nan",
+                ),
+                ErrorInput(
+                    Sample((np.ones(3),), {"rtol": "1e-6"}, "rtol a string"),
+                    TypeError,
+                    r"rtol must be a real number, got '1e-6'",
+                ),
             ]
         ),
         grad_argnums=(),

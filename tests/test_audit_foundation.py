@@ -75,3 +75,16 @@ def test_categorical_renormalises_probs_as_torch(dtype: str) -> None:
         expected_log_prob = upstream.log_prob(torch.tensor(value)).numpy()
         np.testing.assert_allclose(np.asarray(got_log_prob), expected_log_prob, **tol)
         np.testing.assert_allclose(np.asarray(got_entropy), upstream.entropy().numpy(), **tol)
+
+
+def test_check_gradients_of_a_zero_size_input_passes() -> None:
+    """numerical_gradient returns a zero-size gradient for a zero-size x, but check_gradients then
+    took the max of nothing (a NumPy ValueError in jaxmath, a torch RuntimeError in torch_ref)."""
+    ours = jaxmath.check_gradients(lambda x: jnp.sum(x**2), jnp.zeros((0, 3)))
+    twin = torch_ref.check_gradients(
+        lambda x: torch.sum(x**2), torch.zeros((0, 3), dtype=torch.float64)
+    )
+    for report in (ours, twin):
+        assert report.passed
+        assert report.max_relative_error == 0.0
+        assert report.max_absolute_error == 0.0
