@@ -29,7 +29,6 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import jax
 import pytest
 import torch
-from xdist.scheduler import LoadScopeScheduling
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_default_matmul_precision", "highest")
@@ -138,32 +137,37 @@ def _row_of_nodeid(nodeid: str) -> str | None:
     return parameters
 
 
-class RowScheduling(LoadScopeScheduling):
+def _row_scheduling(config: pytest.Config, log: object) -> object:
     """``--dist loadscope`` in this project: a parity row's tests are one unit of work, sent whole
     to one worker (so its compiled calls are shared, see ``PARITY_TEST_ORDER``); every other test
     is a unit of its own. Units go out in collection order (long tests and long rows first, see
     ``pytest_collection_modifyitems``), one more to a worker whenever it has two tests or fewer
     left, so the short units at the end balance the two workers. (xdist's own ``loadgroup`` would
     do this from ``xdist_group`` marks, but with pytest 9 its node-id suffix has no effect here.)"""
+    from xdist.scheduler import LoadScopeScheduling
 
-    def _split_scope(self, nodeid: str) -> str:
-        row = _row_of_nodeid(nodeid)
-        return nodeid if row is None else f"row:{row}"
+    class RowScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            row = _row_of_nodeid(nodeid)
+            return nodeid if row is None else f"row:{row}"
 
-    def schedule(self) -> None:
-        # Keep the collection order: xdist would otherwise sort the units by their number of tests.
-        reorder = self.config.option.loadscopereorder
-        self.config.option.loadscopereorder = False
-        try:
-            super().schedule()
-        finally:
-            self.config.option.loadscopereorder = reorder
+        def schedule(self) -> None:
+            # Keep the collection order (xdist would sort the units by their number of tests).
+            reorder = self.config.option.loadscopereorder
+            self.config.option.loadscopereorder = False
+            try:
+                super().schedule()
+            finally:
+                self.config.option.loadscopereorder = reorder
+
+    return RowScheduling(config, log)  # type: ignore[arg-type]
 
 
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: absent under -p no:xdist
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
-    """Under ``--dist loadscope``, :class:`RowScheduling`; otherwise xdist's own scheduler."""
+    """Under ``--dist loadscope``, :func:`_row_scheduling`'s scheduler; otherwise xdist's own."""
     if config.getoption("dist") == "loadscope":
-        return RowScheduling(config, log)  # type: ignore[arg-type]
+        return _row_scheduling(config, log)
     return None
 
 
