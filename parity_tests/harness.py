@@ -374,7 +374,9 @@ def split_static(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
 
 #: How many compiled calls a process keeps (least recently used dropped first). conftest.py runs a
 #: row's tests one after the other on one worker, so a row's forward, jit, vmap, gradient and
-#: numerical-gradient tests find the programs its earlier tests compiled; older rows' are dropped.
+#: numerical-gradient tests find the programs its earlier tests compiled; when a call of another
+#: row comes, the previous row's are all dropped (their executables freed), so a worker holds one
+#: row's programs at a time.
 COMPILED_CALLS_KEPT = 256
 
 _compiled: collections.OrderedDict[tuple[Any, ...], tuple[dict[str, Any], Any]] = (
@@ -417,6 +419,8 @@ def _same_static(cached: Mapping[str, Any], static: Mapping[str, Any]) -> bool:
 def _shared(key: tuple[Any, ...], static: Mapping[str, Any], make: Callable[[], Any]) -> Any:
     """The entry kept under ``key`` for these static options, made by ``make()`` when missing."""
     full_key = (*key, repr(sorted(static.items())))
+    if _compiled and next(reversed(_compiled))[2] != key[2]:  # key[2]: the row's case id
+        _compiled.clear()
     entry = _compiled.get(full_key)
     if entry is not None and _same_static(entry[0], static):
         _compiled.move_to_end(full_key)
