@@ -1523,9 +1523,6 @@ def method_rows(family_key: str) -> list[Case]:
                 ),
                 grad_argnums=grad_positions(family_key, method),
                 kind=_kind(family_key, method),
-                # Categorical(probs=...): not under the jit test (it halves float arguments; probs
-                # are renormalised since session 4, as torch); the logits rows run under jit, vmap.
-                jit=family_key != "Categorical",
                 call=method_call(family, method),
                 variant=method + family.variant_suffix,
                 opt_outs=_opt_outs(family, method),
