@@ -72,20 +72,41 @@ def _check_scalar_output(f: Callable[[Any], jax.Array], x: Any) -> None:
         raise ValueError(f"f must return a scalar, got output of shape {shape}")
 
 
+def _least_precise_dtype(x: Any) -> np.dtype:
+    """The floating dtype of x's leaves with the largest machine epsilon (x's dtype if uniform)."""
+    dtypes = {np.dtype(jnp.result_type(leaf)) for leaf in jax.tree.leaves(x)}
+    return max(dtypes, key=lambda dtype: float(jnp.finfo(dtype).eps))
+
+
+def _entry_steps(x: Any, eps: float | None, dtype: np.dtype) -> jax.Array:
+    """One step per entry of the flattened x: ``eps``, or the default of the entry's own dtype."""
+    return jnp.concatenate(
+        [
+            jnp.full((jnp.size(leaf),), default_eps(jnp.result_type(leaf)) if eps is None else eps)
+            for leaf in jax.tree.leaves(x)
+        ]
+    ).astype(dtype)
+
+
 @functools.partial(jax.jit, static_argnames=("eps", "chunk"))
-def _central_differences(f: jax.tree_util.Partial, x: Any, eps: float, chunk: int) -> Any:
+def _central_differences(f: jax.tree_util.Partial, x: Any, eps: float | None, chunk: int) -> Any:
     """The central-difference gradient, compiled once per ``f``, step, chunk and shapes of ``x``.
 
     ``f`` is a ``jax.tree_util.Partial``: its function is part of jit's cache key (by identity),
     its bound arrays are traced arguments, so new data for the same function reuses the compiled
-    code.
+    code. In a pytree of mixed precisions the flat vector is the widest dtype: each perturbed
+    entry is rounded to its own leaf's dtype (as ``f`` receives it) before the step taken is read.
     """
     _check_scalar_output(f, x)  # at trace time only: once per compiled shape
     flat, unravel = ravel_pytree(x)
+    steps = _entry_steps(x, eps, flat.dtype)
+
+    def as_received(vector: jax.Array) -> jax.Array:
+        return ravel_pytree(unravel(vector))[0]
 
     def partial_derivative(index: jax.Array) -> jax.Array:
-        step = jnp.zeros_like(flat).at[index].set(eps)
-        upper, lower = flat + step, flat - step
+        step = jnp.zeros_like(flat).at[index].set(steps[index])
+        upper, lower = as_received(flat + step), as_received(flat - step)
         taken = upper[index] - lower[index]
         return (f(unravel(upper)) - f(unravel(lower))) / taken
 
@@ -112,22 +133,23 @@ def numerical_gradient(f: Callable[[Any], jax.Array], x: Any, eps: float | None 
     Args:
         f: a JAX-traceable function of ``x`` returning a scalar.
         x: an array or any pytree of floating-point arrays.
-        eps: the step :math:`h` (default: :func:`default_eps` of x's dtype); must be > 0.
+        eps: the step :math:`h` (default: :func:`default_eps` of each array's own dtype, so a
+            pytree mixing float32 and float64 gets each its step); must be > 0.
 
     Returns:
         A pytree with the structure, shapes and dtypes of ``x``.
     """
     flat, _ = _flat_input(x)
-    if eps is None:
-        eps = default_eps(flat.dtype)
-    check_scalar_in_range("eps", eps, 0.0, low_inclusive=False)
+    if eps is not None:
+        check_scalar_in_range("eps", eps, 0.0, low_inclusive=False)
+        eps = float(eps)
     size = flat.size
     if size == 0:  # nothing to perturb: the gradient of a zero-size input is zero-size
         return jax.tree.map(jnp.zeros_like, x)
     chunk = max(1, min(size, CHUNK_ELEMENTS // max(size, 1)))
     if not isinstance(f, jax.tree_util.Partial):
         f = jax.tree_util.Partial(f)
-    return _central_differences(f, jax.tree.map(jnp.asarray, x), eps=float(eps), chunk=chunk)
+    return _central_differences(f, jax.tree.map(jnp.asarray, x), eps=eps, chunk=chunk)
 
 
 def check_gradients(
@@ -146,7 +168,7 @@ def check_gradients(
         grad: a function returning the analytic gradient at ``x`` with x's structure (default:
             ``jax.grad(f)``); pass your hand-written backward here.
         eps: the finite-difference step (default: by dtype, see :func:`default_eps`).
-        rtol, atol: pass tolerances (default: ``GRADCHECK_TOLERANCES`` by x's dtype:
+        rtol, atol: pass tolerances (default: ``GRADCHECK_TOLERANCES`` by x's least precise dtype:
             float64 (1e-6, 1e-9), float32 (1e-2, 1e-3)). Checking in float64 is the meaningful test;
             float32 central differences carry errors near 1e-4 relative. Each must be >= 0. A
             zero-size ``x`` passes with errors 0.
@@ -164,7 +186,7 @@ def check_gradients(
             f"got {analytic_flat.size} elements"
         )
     default_rtol, default_atol = GRADCHECK_TOLERANCES.get(
-        np.dtype(numerical_flat.dtype), GRADCHECK_TOLERANCES[np.dtype("float32")]
+        _least_precise_dtype(numerical), GRADCHECK_TOLERANCES[np.dtype("float32")]
     )
     rtol = default_rtol if rtol is None else rtol
     atol = default_atol if atol is None else atol

@@ -69,3 +69,57 @@ def test_numerical_gradient_of_a_partial_reuses_the_compiled_code_for_new_data()
         gradient = jaxmath.numerical_gradient(jax.tree_util.Partial(loss, data), w)
         np.testing.assert_allclose(gradient, 2 * data.T @ (data @ w), rtol=1e-7)
     assert gradcheck._central_differences._cache_size() == before + 1
+
+
+def _mixed_jax() -> tuple[dict, dict]:
+    x = {"low": jnp.linspace(0.5, 2.0, 5, dtype="float32"), "high": jnp.linspace(-1.0, 1.0, 4)}
+    numerical = jaxmath.numerical_gradient(
+        lambda v: jnp.sum(jnp.sin(v["low"])) + jnp.sum(jnp.sin(v["high"])), x
+    )
+    return numerical, jax.tree.map(np.asarray, x)
+
+
+def _mixed_torch() -> tuple[dict, dict]:
+    x = {
+        "low": torch.linspace(0.5, 2.0, 5, dtype=torch.float32),
+        "high": torch.linspace(-1.0, 1.0, 4, dtype=torch.float64),
+    }
+    numerical = torch_ref.numerical_gradient(
+        lambda v: torch.sum(torch.sin(v["low"])) + torch.sum(torch.sin(v["high"])), x
+    )
+    return numerical, {key: value.numpy() for key, value in x.items()}
+
+
+@pytest.mark.parametrize("mixed", [_mixed_jax, _mixed_torch], ids=["jaxmath", "torch_ref"])
+def test_a_pytree_of_mixed_precisions_gets_each_leaf_its_own_step(mixed) -> None:
+    """float32 and float64 leaves in one pytree: each is perturbed by its own dtype's step and the
+    step read after rounding to its dtype. With float64's step on the float32 leaf (before), its
+    derivatives were off by ~0.4%; now by float32's central-difference error (~1e-4 at most here),
+    and the float64 leaf keeps float64 accuracy. Dtypes are the leaves' own."""
+    numerical, values = mixed()
+    assert np.asarray(numerical["low"]).dtype == np.float32
+    assert np.asarray(numerical["high"]).dtype == np.float64
+    np.testing.assert_allclose(
+        np.asarray(numerical["low"]), np.cos(values["low"]), rtol=2e-4, atol=2e-4
+    )
+    np.testing.assert_allclose(np.asarray(numerical["high"]), np.cos(values["high"]), rtol=1e-9)
+
+
+@pytest.mark.parametrize("package", [jaxmath, torch_ref], ids=["jaxmath", "torch_ref"])
+def test_check_gradients_defaults_to_the_least_precise_leaf_s_tolerance(package) -> None:
+    """A float32 leaf limits a mixed pytree's check: the default tolerances are float32's."""
+    if package is jaxmath:
+        x = {"low": jnp.linspace(0.5, 2.0, 5, dtype="float32"), "high": jnp.linspace(-1.0, 1.0, 4)}
+        result = package.check_gradients(
+            lambda v: jnp.sum(jnp.sin(v["low"])) + jnp.sum(v["high"] ** 2), x
+        )
+    else:
+        x = {
+            "low": torch.linspace(0.5, 2.0, 5, dtype=torch.float32),
+            "high": torch.linspace(-1.0, 1.0, 4, dtype=torch.float64),
+        }
+        result = package.check_gradients(
+            lambda v: torch.sum(torch.sin(v["low"])) + torch.sum(v["high"] ** 2), x
+        )
+    assert (result.rtol, result.atol) == DOCUMENTED["float32"]
+    assert result.passed

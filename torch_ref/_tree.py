@@ -33,16 +33,20 @@ def tree_map(function: Callable[[Any], Any], tree: Any) -> Any:
 
 
 def ravel_tree(tree: Any) -> tuple[torch.Tensor, Callable[[torch.Tensor], Any]]:
-    """Flatten a tree of tensors into one 1-d tensor, and return the function that undoes it."""
+    """Flatten a tree of tensors into one 1-d tensor, and return the function that undoes it.
+
+    As ``jax.flatten_util.ravel_pytree``: the flat tensor has the leaves' promoted dtype, and
+    ``unravel`` gives each leaf back its own dtype."""
     leaves = tree_leaves(tree)
     shapes = [leaf.shape for leaf in leaves]
+    dtypes = [leaf.dtype for leaf in leaves]
     sizes = [leaf.numel() for leaf in leaves]
     flat = torch.cat([leaf.reshape(-1) for leaf in leaves])
 
     def unravel(vector: torch.Tensor) -> Any:
         pieces = iter(
-            piece.reshape(shape)
-            for piece, shape in zip(torch.split(vector, sizes), shapes, strict=True)
+            piece.reshape(shape).to(dtype)
+            for piece, shape, dtype in zip(torch.split(vector, sizes), shapes, dtypes, strict=True)
         )
         return _rebuild(tree, pieces)
 

@@ -56,12 +56,45 @@ def _flat_input(x: Any) -> tuple[torch.Tensor, Callable[[torch.Tensor], Any]]:
     return flat.detach(), unravel
 
 
+def _least_precise_dtype(x: Any) -> torch.dtype:
+    """The floating dtype of x's leaves with the largest machine epsilon (x's dtype if uniform)."""
+    return max({leaf.dtype for leaf in tree_leaves(x)}, key=lambda dtype: torch.finfo(dtype).eps)
+
+
+def _entry_steps(x: Any, eps: float | None, flat: torch.Tensor) -> torch.Tensor:
+    """One step per entry of the flattened x: ``eps``, or the default of the entry's own dtype."""
+    return torch.cat(
+        [
+            torch.full(
+                (leaf.numel(),),
+                default_eps(leaf.dtype) if eps is None else eps,
+                dtype=flat.dtype,
+                device=flat.device,
+            )
+            for leaf in tree_leaves(x)
+        ]
+    )
+
+
+def _as_received(vectors: torch.Tensor, x: Any) -> torch.Tensor:
+    """Rows of flattened x with each entry rounded to its own leaf's dtype, as ``f`` receives it."""
+    leaves = tree_leaves(x)
+    pieces = torch.split(vectors, [leaf.numel() for leaf in leaves], dim=-1)
+    return torch.cat(
+        [
+            piece.to(leaf.dtype).to(vectors.dtype)
+            for piece, leaf in zip(pieces, leaves, strict=True)
+        ],
+        dim=-1,
+    )
+
+
 def numerical_gradient(f: Callable[[Any], torch.Tensor], x: Any, eps: float | None = None) -> Any:
-    r"""Central-difference gradient of scalar ``f`` at ``x`` (a tensor or pytree of tensors)."""
+    r"""Central-difference gradient of scalar ``f`` at ``x`` (a tensor or pytree of tensors); the
+    default step is :func:`default_eps` of each tensor's own dtype."""
     flat, unravel = _flat_input(x)
-    if eps is None:
-        eps = default_eps(flat.dtype)
-    check_scalar_in_range("eps", eps, 0.0, low_inclusive=False)
+    if eps is not None:
+        check_scalar_in_range("eps", eps, 0.0, low_inclusive=False)
     with torch.no_grad():
         out = f(unravel(flat))
         if not isinstance(out, torch.Tensor) or out.shape != ():
@@ -74,13 +107,14 @@ def numerical_gradient(f: Callable[[Any], torch.Tensor], x: Any, eps: float | No
         if size == 0:  # nothing to perturb
             return unravel(torch.zeros_like(flat))
         chunk = max(1, min(size, CHUNK_ELEMENTS // max(size, 1)))
+        entry_steps = _entry_steps(x, eps, flat)
         batched_f = torch.func.vmap(lambda vector: f(unravel(vector)))
         pieces = []
         for start in range(0, size, chunk):
             indices = torch.arange(start, min(start + chunk, size), device=flat.device)
             steps = torch.zeros(len(indices), size, dtype=flat.dtype, device=flat.device)
-            steps[torch.arange(len(indices)), indices] = eps
-            upper, lower = flat + steps, flat - steps
+            steps[torch.arange(len(indices)), indices] = entry_steps[indices]
+            upper, lower = _as_received(flat + steps, x), _as_received(flat - steps, x)
             taken = (
                 upper[torch.arange(len(indices)), indices]
                 - lower[torch.arange(len(indices)), indices]
@@ -108,7 +142,7 @@ def check_gradients(
             f"got {analytic_flat.numel()} elements"
         )
     default_rtol, default_atol = GRADCHECK_TOLERANCES.get(
-        numerical_flat.dtype, GRADCHECK_TOLERANCES[torch.float32]
+        _least_precise_dtype(numerical), GRADCHECK_TOLERANCES[torch.float32]
     )
     rtol = default_rtol if rtol is None else rtol
     atol = default_atol if atol is None else atol
