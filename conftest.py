@@ -27,7 +27,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import jax
-import pytest
 import torch
 
 jax.config.update("jax_enable_x64", True)
@@ -92,8 +91,8 @@ LONG_ROWS = (
     "optim.Muon",
 )
 
-#: The parity tests of one row run one after the other in this order, on one worker: the row's
-#: jitted calls and vector-Jacobian products are compiled once per process and shared by its
+#: The parity tests of one row run one after the other in this order, mostly on one worker: the
+#: row's jitted calls and vector-Jacobian products are compiled once per process and shared by its
 #: forward, jit, vmap, gradient and numerical-gradient tests (harness.compiled_call / jax_vjp), and
 #: JAX's eager per-op programs by its jit tests' eager sides.
 PARITY_FILE = "parity_tests/test_parity.py::"
@@ -121,61 +120,11 @@ def _rank(prefixes: tuple[str, ...], name: str) -> int:
     return next((i for i, prefix in enumerate(prefixes) if name.startswith(prefix)), len(prefixes))
 
 
-#: The id a parity test's node id ends with: ``[<case id>-<dtype or framework>]`` or ``[<case id>]``.
-_PARAMETER_SUFFIXES = ("-float32", "-float64", "-jaxmath", "-torch_ref")
-
-
-def _row_of_nodeid(nodeid: str) -> str | None:
-    """The parity row a node id belongs to (its case id), from the id alone (the controller's
-    scheduler sees node ids, not items); ``None`` for every other test."""
-    if not nodeid.startswith(PARITY_FILE) or "[" not in nodeid or not nodeid.endswith("]"):
-        return None
-    parameters = nodeid[nodeid.index("[") + 1 : -1]
-    for suffix in _PARAMETER_SUFFIXES:
-        if parameters.endswith(suffix):
-            return parameters.removesuffix(suffix)
-    return parameters
-
-
-def _row_scheduling(config: pytest.Config, log: object) -> object:
-    """``--dist loadscope`` in this project: a parity row's tests are one unit of work, sent whole
-    to one worker (so its compiled calls are shared, see ``PARITY_TEST_ORDER``); every other test
-    is a unit of its own. Units go out in collection order (long tests and long rows first, see
-    ``pytest_collection_modifyitems``), one more to a worker whenever it has two tests or fewer
-    left, so the short units at the end balance the two workers. (xdist's own ``loadgroup`` would
-    do this from ``xdist_group`` marks, but with pytest 9 its node-id suffix has no effect here.)"""
-    from xdist.scheduler import LoadScopeScheduling
-
-    class RowScheduling(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            row = _row_of_nodeid(nodeid)
-            return nodeid if row is None else f"row:{row}"
-
-        def schedule(self) -> None:
-            # Keep the collection order (xdist would sort the units by their number of tests).
-            reorder = self.config.option.loadscopereorder
-            self.config.option.loadscopereorder = False
-            try:
-                super().schedule()
-            finally:
-                self.config.option.loadscopereorder = reorder
-
-    return RowScheduling(config, log)  # type: ignore[arg-type]
-
-
-@pytest.hookimpl(optionalhook=True)  # xdist's hook: absent under -p no:xdist
-def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
-    """Under ``--dist loadscope``, :func:`_row_scheduling`'s scheduler; otherwise xdist's own."""
-    if config.getoption("dist") == "loadscope":
-        return _row_scheduling(config, log)
-    return None
-
-
 def pytest_collection_modifyitems(config: object, items: list) -> None:
     """Long tests first, then the parity rows (long rows first), each row's tests together and in
-    ``PARITY_TEST_ORDER`` (one worker per row under ``--dist loadscope``, see
-    :class:`RowScheduling`; under ``--dist worksteal`` a row's adjacent tests mostly stay
-    together), then the other tests. Nothing is dropped; otherwise the collection order is kept."""
+    ``PARITY_TEST_ORDER`` (under ``make test``'s ``--dist worksteal`` a row's adjacent tests mostly
+    stay on one worker), then the other tests. Nothing is dropped; otherwise the collection order
+    is kept."""
     first_seen: dict[str, int] = {}
     for index, item in enumerate(items):
         row = _parity_row(item)

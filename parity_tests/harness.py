@@ -372,11 +372,11 @@ def split_static(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
 # Compiled calls shared by the tests of a row (in one process)
 # ----------------------------------------------------------------------------------------------
 
-#: How many compiled calls a process keeps (least recently used dropped first). conftest.py runs a
-#: row's tests one after the other on one worker, so a row's forward, jit, vmap, gradient and
-#: numerical-gradient tests find the programs its earlier tests compiled; when a call of another
-#: row comes, the previous row's are all dropped (their executables freed), so a worker holds one
-#: row's programs at a time.
+#: How many compiled calls a process keeps (least recently used dropped first). conftest.py orders
+#: a row's tests one after the other (under worksteal mostly on one worker), so a row's forward,
+#: jit, vmap, gradient and numerical-gradient tests find the programs its earlier tests compiled;
+#: when a call of another row comes, the previous row's are all dropped (their executables freed),
+#: so a worker holds one row's programs at a time.
 COMPILED_CALLS_KEPT = 256
 
 _compiled: collections.OrderedDict[tuple[Any, ...], tuple[dict[str, Any], Any]] = (
