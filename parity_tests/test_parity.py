@@ -278,10 +278,17 @@ def test_jit_matches_eager_without_recompiling(case: Case, dtype: str) -> None:
     for group in _groups(case, dtype):
         array_kwargs, static = split_static(group[0].kwargs)
         function = functools.partial(case.invoke, JAX, **static)
-        # A jit object of its own (not the row's shared compiled_call): the count below must see
-        # only this group's calls; the shared object's entries depend on earlier tests' calls.
         del array_kwargs
-        jitted = jax.jit(function)
+        traces = []
+
+        def traced(*args: Any, **kwargs: Any) -> Any:
+            # Runs once per trace, never on a cached call: a count of compilations that does not
+            # depend on jax's C++ dispatch cache (whose per-function entry count read 0 after
+            # calls in one fresh-clone run, with the cache shared by every jit in the process).
+            traces.append(None)
+            return function(*args, **kwargs)
+
+        jitted = jax.jit(traced)
         for sample in [*group, *(Sample(_halved(s.args), s.kwargs) for s in group[:1])]:
             args, kwargs = to_framework(JAX, Sample(sample.args, split_static(sample.kwargs)[0]))
             assert_trees_close(
@@ -290,9 +297,9 @@ def test_jit_matches_eager_without_recompiling(case: Case, dtype: str) -> None:
                 tol,
                 f"{case_id(case)} [{dtype}] {sample.description}: jit vs eager",
             )
-        assert jitted._cache_size() == 1, (
-            f"{case_id(case)} [{dtype}] {group[0].description}: recompiled for new values of the "
-            f"same shapes"
+        assert len(traces) == 1, (
+            f"{case_id(case)} [{dtype}] {group[0].description}: traced {len(traces)} times for "
+            f"new values of the same shapes (once expected)"
         )
 
 
