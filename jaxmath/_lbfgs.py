@@ -32,7 +32,7 @@ import numpy as np
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
-from jaxmath._validation import check_scalar_in_range
+from jaxmath._validation import check_scalar_in_range, scalar_hyperparameter
 
 __all__ = ["LBFGS", "LBFGSState"]
 
@@ -42,6 +42,16 @@ CURVATURE_EPS = 1e-10
 LINE_SEARCH_TOLERANCE_CHANGE = 1e-9
 #: The strong-Wolfe constants (sufficient decrease c1, curvature c2), torch's defaults.
 WOLFE_C1, WOLFE_C2 = 1e-4, 0.9
+
+#: Why ``optax.inject_hyperparams(LBFGS)`` cannot work (raised by ``update`` and by a traced
+#: hyperparameter; tests/test_inject_hyperparams.py asserts it).
+NOT_A_GRADIENT_TRANSFORMATION = (
+    "LBFGS is not an optax GradientTransformation, so optax.inject_hyperparams cannot wrap it: "
+    "one torch LBFGS step evaluates the loss many times, so it takes the loss function "
+    "(LBFGS(...).minimize(loss_fn, params, state)), and its hyperparameters are static "
+    "arguments of that compiled step; to change one between steps, build a new LBFGS(...) and "
+    "pass it the state"
+)
 
 
 class LBFGSState(NamedTuple):
@@ -93,7 +103,24 @@ def check_lbfgs_options(
     history_size: Any,
     line_search_fn: Any,
 ) -> int:
-    """Validate LBFGS's hyperparameters (torch_ref raises the same messages); return max_eval."""
+    """Validate LBFGS's hyperparameters (torch_ref raises the same messages); return max_eval.
+    They configure the compiled step: a 0-d array is taken as its Python number when concrete,
+    and a traced one is a TypeError (:data:`NOT_A_GRADIENT_TRANSFORMATION`)."""
+    names = ("lr", "max_iter", "max_eval", "tolerance_grad", "tolerance_change", "history_size")
+    values = [
+        scalar_hyperparameter(name, value)
+        for name, value in zip(
+            names,
+            (lr, max_iter, max_eval, tolerance_grad, tolerance_change, history_size),
+            strict=True,
+        )
+    ]
+    for name, value in zip(names, values, strict=True):
+        if isinstance(value, jax.core.Tracer):
+            raise TypeError(
+                f"{name} must be concrete, got a traced value: {NOT_A_GRADIENT_TRANSFORMATION}"
+            )
+    lr, max_iter, max_eval, tolerance_grad, tolerance_change, history_size = values
     check_scalar_in_range("lr", lr, 0.0)
     _check_int("max_iter", max_iter, 0)
     if max_eval is not None:
@@ -154,7 +181,8 @@ class LBFGS:
     not reach it).
 
     Args:
-        lr: step length scale (default: 1). A Python float >= 0.
+        lr: step length scale (default: 1). A Python float >= 0 (each number may also be a
+            concrete 0-d array, taken as its value; not a traced one: see :meth:`update`).
         max_iter: iterations per :meth:`minimize` call (default: 20).
         max_eval: loss evaluations per call (default: None, meaning ``max_iter * 5 // 4``, as
             torch). Must be >= 1 when given (torch's line search fails on 0).
@@ -222,6 +250,13 @@ class LBFGS:
             int(history_size),
             line_search_fn,
         )
+
+    def update(self, grads: Any, state: Any, params: Any = None) -> Any:
+        """Refused with a TypeError saying why (:data:`NOT_A_GRADIENT_TRANSFORMATION`): one torch
+        LBFGS step needs the loss function, which a gradient transformation's update does not
+        get; call :meth:`minimize`. (Present so that ``optax.inject_hyperparams(LBFGS)`` and other
+        gradient-transformation wrappers fail with that reason, not an AttributeError.)"""
+        raise TypeError(NOT_A_GRADIENT_TRANSFORMATION)
 
     @property
     def max_eval(self) -> int:

@@ -144,3 +144,30 @@ def check_broadcastable(name: str, array: Any, target_shape: Sequence[int]) -> N
 def is_concrete(x: Any) -> bool:
     """True when ``x`` holds values (not a tracer under jit/grad/vmap), so value checks can run."""
     return not isinstance(x, jax.core.Tracer)
+
+
+def scalar_hyperparameter(name: str, value: Any) -> Any:
+    """A hyperparameter that may come as a 0-d array (``optax.inject_hyperparams`` passes every
+    numeric hyperparameter, defaults included, as a jnp array: concrete in ``init``, traced inside
+    a jitted ``update``).
+
+    A concrete 0-d real array is returned as the Python number it holds (``float`` or ``int``, by
+    its dtype), so the caller validates it, and computes with it, exactly as that number. A traced
+    0-d real array is returned as it is: its value cannot be checked, only its shape and dtype. An
+    array of another shape, or of a bool or complex dtype, is a TypeError naming the argument.
+    Anything else (a Python number, a schedule, a string) is returned unchanged for the caller's
+    own checks.
+    """
+    if not isinstance(value, jax.Array | np.ndarray):
+        return value
+    dtype = value.dtype
+    if np.ndim(value) != 0:
+        raise TypeError(
+            f"{name} must be a real number or a 0-d array, got an array of shape "
+            f"{tuple(np.shape(value))}"
+        )
+    if not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)):
+        raise TypeError(f"{name} must be a real number or a 0-d real array, got dtype {dtype}")
+    if isinstance(value, jax.core.Tracer):
+        return value
+    return int(value) if jnp.issubdtype(dtype, jnp.integer) else float(value)

@@ -78,7 +78,7 @@ import numpy as np
 import optax
 
 from jaxmath._lbfgs import LBFGS, LBFGSState
-from jaxmath._validation import check_scalar_in_range
+from jaxmath._validation import check_scalar_in_range, scalar_hyperparameter
 
 __all__ = [
     "ASGD",
@@ -125,11 +125,39 @@ MaskOrFn = Any
 def check_lr(lr: Any) -> None:
     """``lr`` must be a schedule (callable) or a real number >= 0; a 0-d array is accepted too
     (``optax.inject_hyperparams`` passes one; a traced one cannot be checked)."""
-    if callable(lr) or isinstance(lr, jax.core.Tracer):
+    if callable(lr):
         return
-    if isinstance(lr, jax.Array | np.ndarray) and np.ndim(lr) == 0:
-        lr = float(lr)
-    check_scalar_in_range("lr", lr, 0.0)
+    check_scalar_in_range("lr", scalar_hyperparameter("lr", lr), 0.0)
+
+
+def is_traced(value: Any) -> bool:
+    """True for a hyperparameter known only at run time: a 0-d array traced under jit, as
+    ``optax.inject_hyperparams`` passes every numeric hyperparameter to a jitted ``update``."""
+    return isinstance(value, jax.core.Tracer)
+
+
+def dynamic(value: Any) -> bool:
+    """A schedule or a traced value: read at run time (Python numbers are folded in at trace time)."""
+    return callable(value) or is_traced(value)
+
+
+def nonzero(value: Any) -> bool:
+    """torch's ``if value != 0`` where it fixes the program (a term, a buffer): True when traced,
+    since the value may be non-zero; the term is then guarded by a ``where`` on the value."""
+    return is_traced(value) or value != 0
+
+
+def hyperparameters(**values: Any) -> tuple[Any, ...]:
+    """Each value through :func:`scalar_hyperparameter` (a concrete 0-d array becomes its Python
+    number, a traced one stays; bad shapes and dtypes are TypeErrors naming the argument)."""
+    return tuple(scalar_hyperparameter(name, value) for name, value in values.items())
+
+
+def _like(value: Any, leaf: jax.Array) -> Any:
+    """A hyperparameter as an operand of ``leaf``: a Python number as it is (weakly typed, which is
+    the leaf's dtype), an array (traced) cast to the leaf's dtype (inject_hyperparams gives every
+    hyperparameter the params' highest dtype; a bfloat16 leaf must not be promoted)."""
+    return value.astype(leaf.dtype) if isinstance(value, jax.Array) else value
 
 
 def check_nonnegative(name: str, value: Any) -> None:
@@ -139,7 +167,7 @@ def check_nonnegative(name: str, value: Any) -> None:
 def check_unit_interval(name: str, value: Any) -> None:
     """``value`` must be a real number in [0, 1) (a beta or a decay rate)."""
     check_scalar_in_range(name, value)
-    if not 0.0 <= value < 1.0:
+    if not is_traced(value) and not 0.0 <= value < 1.0:
         raise ValueError(f"{name} must be in [0, 1), got {value!r}")
 
 
@@ -157,15 +185,18 @@ def check_schedulable(name: str, value: Any, check: Callable[[str, Any], None]) 
         ) from None
 
 
-def check_betas(betas: Any) -> tuple[Any, float]:
+def check_betas(betas: Any) -> tuple[Any, Any]:
     """A pair in [0, 1); betas[0] may be a schedule step -> beta1 (e.g. ``CyclicLR(...).momentum``,
-    what torch's schedulers with ``cycle_momentum`` write into betas[0]), returned as it is."""
+    what torch's schedulers with ``cycle_momentum`` write into betas[0]), returned as it is. Each
+    may be a 0-d array (a concrete one becomes its float; a traced one is returned unchecked)."""
     if not isinstance(betas, Sequence) or isinstance(betas, str) or len(betas) != 2:
         raise TypeError(f"betas must be a pair of floats (beta1, beta2), got {betas!r}")
-    check_schedulable("betas[0]", betas[0], check_unit_interval)
-    check_unit_interval("betas[1]", betas[1])
-    beta1 = betas[0] if callable(betas[0]) else float(betas[0])
-    return beta1, float(betas[1])
+    beta1, beta2 = hyperparameters(**{"betas[0]": betas[0], "betas[1]": betas[1]})
+    check_schedulable("betas[0]", beta1, check_unit_interval)
+    check_unit_interval("betas[1]", beta2)
+    return (beta1 if dynamic(beta1) else float(beta1)), (
+        beta2 if is_traced(beta2) else float(beta2)
+    )
 
 
 def check_momentum(momentum: Any) -> None:
@@ -289,7 +320,10 @@ def learning_rate(lr: ScalarOrSchedule, count: jax.Array) -> jax.Array:
 
 def bias_correction(beta: float, step: jax.Array) -> jax.Array:
     r""":math:`1 - \beta^t`, as ``-expm1(t \log1p(-(1-\beta)))`` with :math:`1-\beta` formed in
-    Python: accurate to a few ulp in float32 too (``1 - 0.999**t`` in float32 loses ~1e-5)."""
+    Python: accurate to a few ulp in float32 too (``1 - 0.999**t`` in float32 loses ~1e-5).
+    A traced beta (inject_hyperparams) takes :func:`scheduled_bias_correction`'s form."""
+    if is_traced(beta):
+        return scheduled_bias_correction(jnp.asarray(beta, scalar_dtype()), step)
     one_minus = 1.0 - beta
     if one_minus == 1.0:
         return jnp.ones((), scalar_dtype())
@@ -306,7 +340,10 @@ def scheduled_bias_correction(beta_t: jax.Array, step: jax.Array) -> jax.Array:
 
 def lerp(start: jax.Array, end: jax.Array, weight: float) -> jax.Array:
     """``torch.lerp`` with a Python weight: start + w (end - start) for w < 0.5, else
-    end - (end - start)(1 - w) (torch's two branches, which round differently)."""
+    end - (end - start)(1 - w) (torch's two branches, which round differently). A traced weight
+    takes :func:`_torch_lerp` (the same branches, chosen at run time)."""
+    if isinstance(weight, jax.Array):
+        return _torch_lerp(start, end, weight)
     if weight < 0.5:
         return start + weight * (end - start)
     return end - (end - start) * (1.0 - weight)
@@ -314,6 +351,31 @@ def lerp(start: jax.Array, end: jax.Array, weight: float) -> jax.Array:
 
 def _cast(value: jax.Array, like: jax.Array) -> jax.Array:
     return value.astype(like.dtype)
+
+
+def _second_moment(v: jax.Array, g: jax.Array, beta: Any) -> jax.Array:
+    """``beta v + (1 - beta) g^2``, rounded as torch's ``mul_(beta).addcmul_(g, g, 1 - beta)``."""
+    beta = _like(beta, v)
+    return v * beta + ((1.0 - beta) * g) * g
+
+
+def _coupled(g: jax.Array, p: jax.Array, weight_decay: Any) -> jax.Array:
+    """Coupled L2, ``g + weight_decay * p``. A traced weight_decay is torch's per-step
+    ``if weight_decay != 0`` as a ``where`` (``g + 0 * p`` is not g where p is inf or nan)."""
+    if is_traced(weight_decay):
+        return jnp.where(weight_decay != 0, g + _like(weight_decay, g) * p, g)
+    return g + weight_decay * p
+
+
+def _decoupled(u: jax.Array, p: jax.Array, lr_t: jax.Array, weight_decay: Any) -> jax.Array:
+    """torch's ``p.mul_(1 - lr * wd)`` before the step, folded into the update: p * factor - p is
+    exact (Sterbenz), so p + u rounds as torch's two in-place steps do (in float32 the rounded
+    factor biases the decay by up to 3e-8 per step, which torch has too). A traced weight_decay
+    is guarded by a ``where`` (``p * 1 - p`` is nan where p is inf)."""
+    decayed = (p * _cast(1 - lr_t * weight_decay, p) - p) + u
+    if is_traced(weight_decay):
+        return jnp.where(weight_decay != 0, decayed, u)
+    return decayed
 
 
 def _leaves_or_none(tree: Any, count: int) -> list[Any]:
@@ -366,7 +428,8 @@ class SGDState(NamedTuple):
     count: jax.Array  # () int32: steps taken
     momentum_buffer: Any  # params-shaped pytree, params' dtypes; None when momentum == 0
     #: () bool: whether a step has run with momentum != 0 (torch's buffer is no longer None);
-    #: None unless momentum is a schedule (a constant's buffer starts at the first step)
+    #: None unless momentum is a schedule or an array (optax.inject_hyperparams); a Python
+    #: number's buffer starts at the first step
     momentum_started: Any = None
 
 
@@ -418,6 +481,10 @@ def SGD(  # noqa: N802 (torch.optim's class name)
 
     Reference: ``torch.optim.SGD`` (``_single_tensor_sgd``).
     """
+    is_array = isinstance(momentum, jax.Array | np.ndarray)
+    lr, momentum, dampening, weight_decay = hyperparameters(
+        lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay
+    )
     check_lr(lr)
     check_momentum(momentum)
     check_scalar_in_range("dampening", dampening)
@@ -425,44 +492,63 @@ def SGD(  # noqa: N802 (torch.optim's class name)
     check_bool("nesterov", nesterov)
     check_bool("maximize", maximize)
     check_mask(weight_decay_mask)
-    if nesterov and ((not callable(momentum) and momentum <= 0) or dampening != 0):
+    if nesterov and (
+        (not dynamic(momentum) and momentum <= 0) or (not is_traced(dampening) and dampening != 0)
+    ):
         raise ValueError(
             f"nesterov requires momentum > 0 and dampening == 0, "
             f"got momentum={momentum!r}, dampening={dampening!r}"
         )
-    has_momentum = callable(momentum) or momentum != 0
 
     def init(params: Any) -> SGDState:
-        if weight_decay != 0:
+        if nonzero(weight_decay):
             resolve_mask(weight_decay_mask, params)
-        buffer = _zeros_like_tree(params) if has_momentum else None
-        started = jnp.zeros((), jnp.bool_) if callable(momentum) else None
+        # The buffer exists when the momentum may be non-zero: a schedule, a traced value (jitted
+        # init), or a non-zero number (a concrete array counts as its number).
+        buffer = _zeros_like_tree(params) if dynamic(momentum) or momentum != 0 else None
+        per_step = buffer is not None and (callable(momentum) or is_array)
+        started = jnp.zeros((), jnp.bool_) if per_step else None
         return SGDState(_count(), buffer, started)
 
     def update(grads: Any, state: SGDState, params: Any = None) -> tuple[Any, SGDState]:
         treedef, grad_leaves, param_leaves = _prepare(
-            grads, state.momentum_buffer, params, weight_decay != 0, "SGD"
+            grads, state.momentum_buffer, params, nonzero(weight_decay), "SGD"
         )
-        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        decays = resolve_mask(weight_decay_mask, params) if nonzero(weight_decay) else None
         lr_t = learning_rate(lr, state.count)
         started = state.momentum_started
-        if callable(momentum):  # torch's `if momentum != 0` on this step's value
+        # The state decides what the program holds (init saw the momentum's value): no buffer,
+        # no momentum. A per-step momentum (a schedule, or an array: inject_hyperparams lets it
+        # change between steps) is torch's `if momentum != 0` on this step's value.
+        has_momentum = state.momentum_buffer is not None
+        if not has_momentum and not dynamic(momentum) and momentum != 0:
+            raise ValueError(
+                f"SGD's state has no momentum buffer (momentum was 0 at init), got "
+                f"momentum={momentum!r}: give init a non-zero momentum, or a schedule"
+            )
+        per_step = has_momentum and (dynamic(momentum) or started is not None or momentum == 0)
+        if per_step:
             momentum_t = scheduled(momentum, state.count)
             momentum_on = momentum_t != 0
-            first = jnp.logical_not(started)  # torch's buffer is still None
-            started = jnp.logical_or(started, momentum_on)
+            # a buffer from a non-zero number at init has no flag: it started at step 1
+            was_started = state.count > 0 if started is None else started
+            first = jnp.logical_not(was_started)  # torch's buffer is still None
+            if started is not None:
+                started = jnp.logical_or(started, momentum_on)
         else:
             first = state.count == 0
         buffers = _leaves_or_none(state.momentum_buffer, len(grad_leaves))
         updates, new_buffers = [], []
         for index, (g, p, buf) in enumerate(zip(grad_leaves, param_leaves, buffers, strict=True)):
             g = -g if maximize else g
-            if weight_decay != 0 and decays[index]:
-                g = g + weight_decay * p
-            if callable(momentum):
+            if nonzero(weight_decay) and decays[index]:
+                g = _coupled(g, p, weight_decay)
+            if per_step:
                 mu = _cast(momentum_t, g)
                 buf = jnp.where(
-                    momentum_on, jnp.where(first, g, buf * mu + (1 - dampening) * g), buf
+                    momentum_on,
+                    jnp.where(first, g, buf * mu + (1 - _like(dampening, g)) * g),
+                    buf,
                 )
                 g = jnp.where(momentum_on, g + mu * buf if nesterov else buf, g)
                 new_buffers.append(buf)
@@ -546,6 +632,7 @@ def Adam(  # noqa: N802
 
     Reference: Kingma & Ba, "Adam", ICLR 2015; ``torch.optim.Adam`` (``_single_tensor_adam``).
     """
+    lr, eps, weight_decay = hyperparameters(lr=lr, eps=eps, weight_decay=weight_decay)
     check_lr(lr)
     check_nonnegative("eps", eps)
     beta1, beta2 = check_betas(betas)
@@ -557,7 +644,7 @@ def Adam(  # noqa: N802
     name = "AdamW" if decoupled_weight_decay else "Adam"
 
     def init(params: Any) -> AdamState:
-        if weight_decay != 0:
+        if nonzero(weight_decay):
             resolve_mask(weight_decay_mask, params)
         return AdamState(
             _count(),
@@ -568,13 +655,13 @@ def Adam(  # noqa: N802
 
     def update(grads: Any, state: AdamState, params: Any = None) -> tuple[Any, AdamState]:
         treedef, grad_leaves, param_leaves = _prepare(
-            grads, state.exp_avg, params, weight_decay != 0, name
+            grads, state.exp_avg, params, nonzero(weight_decay), name
         )
-        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        decays = resolve_mask(weight_decay_mask, params) if nonzero(weight_decay) else None
         step = state.count + 1
         lr_t = learning_rate(lr, state.count)
         step_t = step.astype(scalar_dtype())
-        if callable(beta1):  # torch: 1 - beta1**t with the beta1 of this step (not a product)
+        if dynamic(beta1):  # torch: 1 - beta1**t with the beta1 of this step (not a product)
             beta1_t = scheduled(beta1, state.count)
             step_size = lr_t / scheduled_bias_correction(beta1_t, step_t)
         else:
@@ -593,20 +680,20 @@ def Adam(  # noqa: N802
             )
         ):
             g = -g if maximize else g
-            decay = weight_decay != 0 and decays[index]
+            decay = nonzero(weight_decay) and decays[index]
             if decay and not decoupled_weight_decay:
-                g = g + weight_decay * p
-            m = _torch_lerp(m, g, 1 - beta1_t) if callable(beta1) else lerp(m, g, 1.0 - beta1)
-            v = v * beta2 + ((1.0 - beta2) * g) * g
+                g = _coupled(g, p, weight_decay)
+            m = _torch_lerp(m, g, 1 - beta1_t) if dynamic(beta1) else lerp(m, g, 1.0 - beta1)
+            v = _second_moment(v, g, beta2)
             if amsgrad:
                 v_max = jnp.maximum(v_max, v)
-            denom = jnp.sqrt(v_max if amsgrad else v) / _cast(bias_correction2_sqrt, g) + eps
+            denom = jnp.sqrt(v_max if amsgrad else v) / _cast(bias_correction2_sqrt, g) + _like(
+                eps, g
+            )
             u = -_cast(step_size, g) * (m / denom)
             if decay and decoupled_weight_decay:
-                # torch scales p by (1 - lr * wd) rounded to p's dtype; p * factor - p is exact
-                # (Sterbenz), so p + u rounds as torch's two in-place steps do (in float32 the
-                # rounded factor biases the decay by up to 3e-8 per step, which torch has too).
-                u = (p * _cast(1 - lr_t * weight_decay, p) - p) + u
+                # torch scales p by (1 - lr * wd) before the step: see _decoupled
+                u = _decoupled(u, p, lr_t, weight_decay)
             for column, value in zip(columns, (u, m, v, v_max), strict=True):
                 column.append(value)
         updates, exp_avg, exp_avg_sq, max_sq = columns
@@ -741,6 +828,9 @@ def RMSprop(  # noqa: N802
     Reference: Hinton, Lecture 6e of "Neural Networks for Machine Learning"; Graves 2013 (centered);
     ``torch.optim.RMSprop`` (``_single_tensor_rmsprop``).
     """
+    lr, alpha, eps, weight_decay, momentum = hyperparameters(
+        lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum
+    )
     check_lr(lr)
     check_nonnegative("eps", eps)
     check_momentum(momentum)
@@ -749,11 +839,12 @@ def RMSprop(  # noqa: N802
     check_bool("centered", centered)
     check_bool("maximize", maximize)
     check_mask(weight_decay_mask)
-    has_buffer = callable(momentum) or momentum > 0
 
     def init(params: Any) -> RMSpropState:
-        if weight_decay != 0:
+        if nonzero(weight_decay):
             resolve_mask(weight_decay_mask, params)
+        # a buffer when the momentum may be > 0 (a schedule, a traced value, a number > 0)
+        has_buffer = dynamic(momentum) or momentum > 0
         return RMSpropState(
             _count(),
             _zeros_like_tree(params),
@@ -763,11 +854,20 @@ def RMSprop(  # noqa: N802
 
     def update(grads: Any, state: RMSpropState, params: Any = None) -> tuple[Any, RMSpropState]:
         treedef, grad_leaves, param_leaves = _prepare(
-            grads, state.square_avg, params, weight_decay != 0, "RMSprop"
+            grads, state.square_avg, params, nonzero(weight_decay), "RMSprop"
         )
-        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        decays = resolve_mask(weight_decay_mask, params) if nonzero(weight_decay) else None
         lr_t = learning_rate(lr, state.count)
-        if callable(momentum):  # torch's `if momentum > 0` on this step's value
+        # The state decides (init saw the momentum): no buffer, no momentum. With a buffer, a
+        # schedule or a traced value is torch's `if momentum > 0` on this step's value.
+        has_buffer = state.momentum_buffer is not None
+        if not has_buffer and not dynamic(momentum) and momentum > 0:
+            raise ValueError(
+                f"RMSprop's state has no momentum buffer (momentum was 0 at init), got "
+                f"momentum={momentum!r}: give init a momentum > 0, or a schedule"
+            )
+        per_step = has_buffer and dynamic(momentum)
+        if per_step:
             momentum_t = scheduled(momentum, state.count)
             momentum_on = momentum_t > 0
         count = len(grad_leaves)
@@ -783,18 +883,18 @@ def RMSprop(  # noqa: N802
             )
         ):
             g = -g if maximize else g
-            if weight_decay != 0 and decays[index]:
-                g = g + weight_decay * p
-            v = v * alpha + ((1.0 - alpha) * g) * g
+            if nonzero(weight_decay) and decays[index]:
+                g = _coupled(g, p, weight_decay)
+            v = _second_moment(v, g, alpha)
             if centered:
-                g_avg = lerp(g_avg, g, 1.0 - alpha)
-                avg = jnp.sqrt(v - g_avg * g_avg) + eps
+                g_avg = lerp(g_avg, g, 1.0 - _like(alpha, g))
+                avg = jnp.sqrt(v - g_avg * g_avg) + _like(eps, g)
             else:
-                avg = jnp.sqrt(v) + eps
-            if callable(momentum):
+                avg = jnp.sqrt(v) + _like(eps, g)
+            if per_step:
                 buf = jnp.where(momentum_on, buf * _cast(momentum_t, buf) + g / avg, buf)
                 u = -_cast(lr_t, g) * jnp.where(momentum_on, buf, g / avg)
-            elif momentum > 0:
+            elif has_buffer and momentum > 0:
                 buf = buf * momentum + g / avg
                 u = -_cast(lr_t, g) * buf
             else:
@@ -866,6 +966,13 @@ def Adagrad(  # noqa: N802
     Reference: Duchi, Hazan & Singer, JMLR 2011; ``torch.optim.Adagrad``
     (``_single_tensor_adagrad``).
     """
+    lr, lr_decay, weight_decay, initial_accumulator_value, eps = hyperparameters(
+        lr=lr,
+        lr_decay=lr_decay,
+        weight_decay=weight_decay,
+        initial_accumulator_value=initial_accumulator_value,
+        eps=eps,
+    )
     check_lr(lr)
     check_nonnegative("lr_decay", lr_decay)
     check_nonnegative("weight_decay", weight_decay)
@@ -875,7 +982,7 @@ def Adagrad(  # noqa: N802
     check_mask(weight_decay_mask)
 
     def init(params: Any) -> AdagradState:
-        if weight_decay != 0:
+        if nonzero(weight_decay):
             resolve_mask(weight_decay_mask, params)
         return AdagradState(
             _count(), jax.tree.map(lambda p: jnp.full_like(p, initial_accumulator_value), params)
@@ -883,9 +990,9 @@ def Adagrad(  # noqa: N802
 
     def update(grads: Any, state: AdagradState, params: Any = None) -> tuple[Any, AdagradState]:
         treedef, grad_leaves, param_leaves = _prepare(
-            grads, state.sum, params, weight_decay != 0, "Adagrad"
+            grads, state.sum, params, nonzero(weight_decay), "Adagrad"
         )
-        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        decays = resolve_mask(weight_decay_mask, params) if nonzero(weight_decay) else None
         lr_t = learning_rate(lr, state.count)
         clr = lr_t / (1 + state.count.astype(scalar_dtype()) * lr_decay)
         updates, sums = [], []
@@ -893,10 +1000,10 @@ def Adagrad(  # noqa: N802
             zip(grad_leaves, param_leaves, jax.tree.leaves(state.sum), strict=True)
         ):
             g = -g if maximize else g
-            if weight_decay != 0 and decays[index]:
-                g = g + weight_decay * p
+            if nonzero(weight_decay) and decays[index]:
+                g = _coupled(g, p, weight_decay)
             s = s + g * g
-            updates.append(-_cast(clr, g) * (g / (jnp.sqrt(s) + eps)))
+            updates.append(-_cast(clr, g) * (g / (jnp.sqrt(s) + _like(eps, g))))
             sums.append(s)
         return treedef.unflatten(updates), AdagradState(state.count + 1, treedef.unflatten(sums))
 
@@ -913,12 +1020,7 @@ def _decay_parts(
 ) -> jax.Array:
     """Coupled L2: the gradient with ``weight_decay * p`` added (decoupled decay is applied to the
     update by :func:`_decoupled`)."""
-    return g + weight_decay * p if decay and not decoupled else g
-
-
-def _decoupled(u: jax.Array, p: jax.Array, lr_t: jax.Array, weight_decay: float) -> jax.Array:
-    """torch's ``p.mul_(1 - lr * wd)`` before the step, folded into the update (see Adam)."""
-    return (p * _cast(1 - lr_t * weight_decay, p) - p) + u
+    return _coupled(g, p, weight_decay) if decay and not decoupled else g
 
 
 class AdadeltaState(NamedTuple):
@@ -958,6 +1060,7 @@ def Adadelta(  # noqa: N802
 
     Reference: Zeiler, "ADADELTA", 2012; ``torch.optim.Adadelta``.
     """
+    lr, rho, eps, weight_decay = hyperparameters(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
     check_lr(lr)
     check_scalar_in_range("rho", rho, 0.0, 1.0)
     check_nonnegative("eps", eps)
@@ -966,15 +1069,15 @@ def Adadelta(  # noqa: N802
     check_mask(weight_decay_mask)
 
     def init(params: Any) -> AdadeltaState:
-        if weight_decay != 0:
+        if nonzero(weight_decay):
             resolve_mask(weight_decay_mask, params)
         return AdadeltaState(_count(), _zeros_like_tree(params), _zeros_like_tree(params))
 
     def update(grads: Any, state: AdadeltaState, params: Any = None) -> tuple[Any, AdadeltaState]:
         treedef, grad_leaves, param_leaves = _prepare(
-            grads, state.square_avg, params, weight_decay != 0, "Adadelta"
+            grads, state.square_avg, params, nonzero(weight_decay), "Adadelta"
         )
-        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        decays = resolve_mask(weight_decay_mask, params) if nonzero(weight_decay) else None
         lr_t = learning_rate(lr, state.count)
         columns: list[list[Any]] = [[], [], []]
         for index, (g, p, v, u_avg) in enumerate(
@@ -987,11 +1090,11 @@ def Adadelta(  # noqa: N802
             )
         ):
             g = -g if maximize else g
-            if weight_decay != 0 and decays[index]:
-                g = g + weight_decay * p
-            v = v * rho + ((1.0 - rho) * g) * g
-            delta = jnp.sqrt(u_avg + eps) / jnp.sqrt(v + eps) * g
-            u_avg = u_avg * rho + ((1.0 - rho) * delta) * delta
+            if nonzero(weight_decay) and decays[index]:
+                g = _coupled(g, p, weight_decay)
+            v = _second_moment(v, g, rho)
+            delta = jnp.sqrt(u_avg + _like(eps, g)) / jnp.sqrt(v + _like(eps, g)) * g
+            u_avg = _second_moment(u_avg, delta, rho)
             for column, value in zip(columns, (-_cast(lr_t, g) * delta, v, u_avg), strict=True):
                 column.append(value)
         updates, square_avg, acc_delta = columns
@@ -1040,6 +1143,7 @@ def Adamax(  # noqa: N802
 
     Reference: Kingma & Ba, "Adam", section 7.1; ``torch.optim.Adamax``.
     """
+    lr, eps, weight_decay = hyperparameters(lr=lr, eps=eps, weight_decay=weight_decay)
     check_lr(lr)
     check_nonnegative("eps", eps)
     beta1, beta2 = check_betas(betas)
@@ -1048,18 +1152,18 @@ def Adamax(  # noqa: N802
     check_mask(weight_decay_mask)
 
     def init(params: Any) -> AdamaxState:
-        if weight_decay != 0:
+        if nonzero(weight_decay):
             resolve_mask(weight_decay_mask, params)
         return AdamaxState(_count(), _zeros_like_tree(params), _zeros_like_tree(params))
 
     def update(grads: Any, state: AdamaxState, params: Any = None) -> tuple[Any, AdamaxState]:
         treedef, grad_leaves, param_leaves = _prepare(
-            grads, state.exp_avg, params, weight_decay != 0, "Adamax"
+            grads, state.exp_avg, params, nonzero(weight_decay), "Adamax"
         )
-        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        decays = resolve_mask(weight_decay_mask, params) if nonzero(weight_decay) else None
         lr_t = learning_rate(lr, state.count)
         step_t = (state.count + 1).astype(scalar_dtype())
-        if callable(beta1):  # torch: 1 - beta1**t with the beta1 of this step
+        if dynamic(beta1):  # torch: 1 - beta1**t with the beta1 of this step
             beta1_t = scheduled(beta1, state.count)
             clr = lr_t / scheduled_bias_correction(beta1_t, step_t)
         else:
@@ -1075,10 +1179,10 @@ def Adamax(  # noqa: N802
             )
         ):
             g = -g if maximize else g
-            if weight_decay != 0 and decays[index]:
-                g = g + weight_decay * p
-            m = _torch_lerp(m, g, 1 - beta1_t) if callable(beta1) else lerp(m, g, 1.0 - beta1)
-            u_inf = jnp.maximum(u_inf * beta2, jnp.abs(g) + eps)
+            if nonzero(weight_decay) and decays[index]:
+                g = _coupled(g, p, weight_decay)
+            m = _torch_lerp(m, g, 1 - beta1_t) if dynamic(beta1) else lerp(m, g, 1.0 - beta1)
+            u_inf = jnp.maximum(u_inf * _like(beta2, g), jnp.abs(g) + _like(eps, g))
             for column, value in zip(
                 columns, (-_cast(clr, g) * (m / u_inf), m, u_inf), strict=True
             ):
@@ -1147,6 +1251,9 @@ def NAdam(  # noqa: N802
     Reference: Dozat, "Incorporating Nesterov Momentum into Adam", ICLR 2016 workshop;
     ``torch.optim.NAdam``.
     """
+    lr, eps, weight_decay, momentum_decay = hyperparameters(
+        lr=lr, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay
+    )
     check_lr(lr)
     check_nonnegative("eps", eps)
     beta1, beta2 = check_betas(betas)
@@ -1157,7 +1264,7 @@ def NAdam(  # noqa: N802
     check_mask(weight_decay_mask)
 
     def init(params: Any) -> NAdamState:
-        if weight_decay != 0:
+        if nonzero(weight_decay):
             resolve_mask(weight_decay_mask, params)
         return NAdamState(
             _count(), jnp.ones((), jnp.float32), _zeros_like_tree(params), _zeros_like_tree(params)
@@ -1165,14 +1272,14 @@ def NAdam(  # noqa: N802
 
     def update(grads: Any, state: NAdamState, params: Any = None) -> tuple[Any, NAdamState]:
         treedef, grad_leaves, param_leaves = _prepare(
-            grads, state.exp_avg, params, weight_decay != 0, "NAdam"
+            grads, state.exp_avg, params, nonzero(weight_decay), "NAdam"
         )
-        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        decays = resolve_mask(weight_decay_mask, params) if nonzero(weight_decay) else None
         lr_t = learning_rate(lr, state.count)
         step = (state.count + 1).astype(scalar_dtype())
         bias_correction2 = bias_correction(beta2, step)
         decay_base = jnp.asarray(0.96, scalar_dtype())
-        beta1_t = scheduled(beta1, state.count) if callable(beta1) else beta1
+        beta1_t = scheduled(beta1, state.count) if dynamic(beta1) else beta1
         mu = beta1_t * (1.0 - 0.5 * decay_base ** (step * momentum_decay))
         mu_next = beta1_t * (1.0 - 0.5 * decay_base ** ((step + 1) * momentum_decay))
         mu_product = state.mu_product * mu.astype(jnp.float32)  # rounded as torch's float32 `*=`
@@ -1190,11 +1297,11 @@ def NAdam(  # noqa: N802
             )
         ):
             g = -g if maximize else g
-            decay = weight_decay != 0 and decays[index]
+            decay = nonzero(weight_decay) and decays[index]
             g = _decay_parts(g, p, decay, decoupled_weight_decay, weight_decay)
-            m = _torch_lerp(m, g, 1 - beta1_t) if callable(beta1) else lerp(m, g, 1.0 - beta1)
-            v = v * beta2 + ((1.0 - beta2) * g) * g
-            denom = jnp.sqrt(v / _cast(bias_correction2, v)) + eps
+            m = _torch_lerp(m, g, 1 - beta1_t) if dynamic(beta1) else lerp(m, g, 1.0 - beta1)
+            v = _second_moment(v, g, beta2)
+            denom = jnp.sqrt(v / _cast(bias_correction2, v)) + _like(eps, g)
             u = _cast(grad_scale, g) * (g / denom) + _cast(avg_scale, g) * (m / denom)
             if decay and decoupled_weight_decay:
                 u = _decoupled(u, p, lr_t, weight_decay)
@@ -1257,6 +1364,7 @@ def RAdam(  # noqa: N802
     Reference: Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond", ICLR 2020;
     ``torch.optim.RAdam``.
     """
+    lr, eps, weight_decay = hyperparameters(lr=lr, eps=eps, weight_decay=weight_decay)
     check_lr(lr)
     check_nonnegative("eps", eps)
     beta1, beta2 = check_betas(betas)
@@ -1266,18 +1374,18 @@ def RAdam(  # noqa: N802
     check_mask(weight_decay_mask)
 
     def init(params: Any) -> RAdamState:
-        if weight_decay != 0:
+        if nonzero(weight_decay):
             resolve_mask(weight_decay_mask, params)
         return RAdamState(_count(), _zeros_like_tree(params), _zeros_like_tree(params))
 
     def update(grads: Any, state: RAdamState, params: Any = None) -> tuple[Any, RAdamState]:
         treedef, grad_leaves, param_leaves = _prepare(
-            grads, state.exp_avg, params, weight_decay != 0, "RAdam"
+            grads, state.exp_avg, params, nonzero(weight_decay), "RAdam"
         )
-        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        decays = resolve_mask(weight_decay_mask, params) if nonzero(weight_decay) else None
         lr_t = learning_rate(lr, state.count)
         step = (state.count + 1).astype(scalar_dtype())
-        if callable(beta1):  # torch: 1 - beta1**t with the beta1 of this step
+        if dynamic(beta1):  # torch: 1 - beta1**t with the beta1 of this step
             beta1_t = scheduled(beta1, state.count)
             bias_correction1 = scheduled_bias_correction(beta1_t, step)
         else:
@@ -1301,12 +1409,12 @@ def RAdam(  # noqa: N802
             )
         ):
             g = -g if maximize else g
-            decay = weight_decay != 0 and decays[index]
+            decay = nonzero(weight_decay) and decays[index]
             g = _decay_parts(g, p, decay, decoupled_weight_decay, weight_decay)
-            m = _torch_lerp(m, g, 1 - beta1_t) if callable(beta1) else lerp(m, g, 1.0 - beta1)
-            v = v * beta2 + ((1.0 - beta2) * g) * g
+            m = _torch_lerp(m, g, 1 - beta1_t) if dynamic(beta1) else lerp(m, g, 1.0 - beta1)
+            v = _second_moment(v, g, beta2)
             step_m = (m / _cast(bias_correction1, m)) * _cast(lr_t, m)
-            adaptive = _cast(jnp.sqrt(bias_correction2), v) / (jnp.sqrt(v) + eps)
+            adaptive = _cast(jnp.sqrt(bias_correction2), v) / (jnp.sqrt(v) + _like(eps, v))
             u = -jnp.where(rectified, step_m * adaptive * _cast(rect, m), step_m)
             if decay and decoupled_weight_decay:
                 u = _decoupled(u, p, lr_t, weight_decay)
@@ -1364,20 +1472,24 @@ def Rprop(  # noqa: N802
 
     Reference: Riedmiller & Braun, 1993; ``torch.optim.Rprop``.
     """
+    (lr,) = hyperparameters(lr=lr)
     check_lr(lr)
     if not isinstance(etas, Sequence) or len(etas) != 2:
         raise TypeError(f"etas must be a pair (eta_minus, eta_plus), got {etas!r}")
+    etas = hyperparameters(**{"etas[0]": etas[0], "etas[1]": etas[1]})
     check_scalar_in_range("etas[0]", etas[0])
     check_scalar_in_range("etas[1]", etas[1])
-    if not 0.0 < etas[0] < 1.0 < etas[1]:
+    if not any(map(is_traced, etas)) and not 0.0 < etas[0] < 1.0 < etas[1]:
         raise ValueError(f"etas must satisfy 0 < etas[0] < 1 < etas[1], got {tuple(etas)!r}")
     if not isinstance(step_sizes, Sequence) or len(step_sizes) != 2:
         raise TypeError(f"step_sizes must be a pair (min, max), got {step_sizes!r}")
+    step_sizes = hyperparameters(**{"step_sizes[0]": step_sizes[0], "step_sizes[1]": step_sizes[1]})
     check_nonnegative("step_sizes[0]", step_sizes[0])
     check_nonnegative("step_sizes[1]", step_sizes[1])
     check_bool("maximize", maximize)
-    eta_minus, eta_plus = float(etas[0]), float(etas[1])
-    smallest, largest = float(step_sizes[0]), float(step_sizes[1])
+    eta_minus, eta_plus, smallest, largest = (
+        value if is_traced(value) else float(value) for value in (*etas, *step_sizes)
+    )
 
     def init(params: Any) -> RpropState:
         initial = learning_rate(lr, _count())
@@ -1449,6 +1561,9 @@ def ASGD(  # noqa: N802
 
     Reference: Polyak & Juditsky, 1992; ``torch.optim.ASGD``.
     """
+    lr, lambd, alpha, t0, weight_decay = hyperparameters(
+        lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay
+    )
     check_lr(lr)
     check_scalar_in_range("lambd", lambd)
     check_scalar_in_range("alpha", alpha)
@@ -1458,14 +1573,14 @@ def ASGD(  # noqa: N802
     check_mask(weight_decay_mask)
 
     def init(params: Any) -> ASGDState:
-        if weight_decay != 0:
+        if nonzero(weight_decay):
             resolve_mask(weight_decay_mask, params)
         initial = learning_rate(lr, _count()).astype(jnp.float32)
         return ASGDState(_count(), initial, jnp.ones((), jnp.float32), _zeros_like_tree(params))
 
     def update(grads: Any, state: ASGDState, params: Any = None) -> tuple[Any, ASGDState]:
         treedef, grad_leaves, param_leaves = _prepare(grads, state.ax, params, True, "ASGD")
-        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        decays = resolve_mask(weight_decay_mask, params) if nonzero(weight_decay) else None
         lr_t = learning_rate(lr, state.count)
         eta = state.eta.astype(scalar_dtype())
         mu = state.mu.astype(scalar_dtype())
@@ -1474,8 +1589,8 @@ def ASGD(  # noqa: N802
             zip(grad_leaves, param_leaves, jax.tree.leaves(state.ax), strict=True)
         ):
             g = -g if maximize else g
-            if weight_decay != 0 and decays[index]:
-                g = g + weight_decay * p
+            if nonzero(weight_decay) and decays[index]:
+                g = _coupled(g, p, weight_decay)
             u = (p * _cast(1 - lambd * eta, p) - p) + (-_cast(eta, g)) * g
             new_p = p + u
             ax = jnp.where(mu == 1, new_p, ax + (new_p - ax) * _cast(mu, ax))
@@ -1514,10 +1629,12 @@ def _norm(x: jax.Array) -> jax.Array:
 def check_adafactor_eps(eps: Any) -> tuple[float | None, float]:
     if not isinstance(eps, Sequence) or isinstance(eps, str) or len(eps) != 2:
         raise TypeError(f"eps must be a pair (eps1 or None, eps2), got {eps!r}")
+    eps = hyperparameters(**{"eps[0]": eps[0], "eps[1]": eps[1]})
     if eps[0] is not None:
         check_nonnegative("eps[0]", eps[0])
     check_nonnegative("eps[1]", eps[1])
-    return (None if eps[0] is None else float(eps[0])), float(eps[1])
+    eps1, eps2 = (value if value is None or is_traced(value) else float(value) for value in eps)
+    return eps1, eps2
 
 
 class AdafactorState(NamedTuple):
@@ -1601,6 +1718,9 @@ def Adafactor(  # noqa: N802
     Reference: Shazeer & Stern, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost",
     ICML 2018; ``torch.optim.Adafactor``.
     """
+    lr, beta2_decay, d, weight_decay = hyperparameters(
+        lr=lr, beta2_decay=beta2_decay, d=d, weight_decay=weight_decay
+    )
     check_lr(lr)
     check_scalar_in_range("beta2_decay", beta2_decay, high=0.0)
     eps1, eps2 = check_adafactor_eps(eps)
@@ -1608,13 +1728,13 @@ def Adafactor(  # noqa: N802
     check_nonnegative("weight_decay", weight_decay)
     check_bool("maximize", maximize)
     check_mask(weight_decay_mask)
-    beta2_decay, d = float(beta2_decay), float(d)
+    beta2_decay, d = (value if is_traced(value) else float(value) for value in (beta2_decay, d))
 
     def placeholder(p: jax.Array) -> jax.Array:
         return jnp.zeros((0,), p.dtype)
 
     def init(params: Any) -> AdafactorState:
-        if weight_decay != 0:
+        if nonzero(weight_decay):
             resolve_mask(weight_decay_mask, params)
 
         def row(p: jax.Array) -> jax.Array:
@@ -1636,7 +1756,7 @@ def Adafactor(  # noqa: N802
 
     def update(grads: Any, state: AdafactorState, params: Any = None) -> tuple[Any, AdafactorState]:
         treedef, grad_leaves, param_leaves = _prepare(grads, None, params, True, "Adafactor")
-        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        decays = resolve_mask(weight_decay_mask, params) if nonzero(weight_decay) else None
         lr_t = learning_rate(lr, state.count)
         step = (state.count + 1).astype(scalar_dtype())
         weight = step**beta2_decay  # 1 - beta2_t
@@ -1674,8 +1794,8 @@ def Adafactor(  # noqa: N802
             u = jax.lax.rsqrt(jnp.maximum(estimate, epsilon1 * epsilon1)) * g
             denom = jnp.maximum(1.0, _norm(u).astype(scalar_dtype()) / (size * d))
             u = -_cast(alpha / denom, u) * u
-            if weight_decay != 0 and decays[index]:
-                u = (p * _cast(1 - lr_t * weight_decay, p) - p) + u
+            if nonzero(weight_decay) and decays[index]:
+                u = _decoupled(u, p, lr_t, weight_decay)
             for column, value in zip(columns, (u, r, c, v), strict=True):
                 column.append(value)
         updates, row_var, col_var, variance = columns
@@ -1703,18 +1823,24 @@ def check_muon_options(
         raise ValueError(
             f"ns_coefficients must be a tuple of 3 floats (a, b, c), got {ns_coefficients!r}"
         )
-    for index, value in enumerate(ns_coefficients):
+    coefficients = hyperparameters(
+        **{f"ns_coefficients[{index}]": value for index, value in enumerate(ns_coefficients)}
+    )
+    for index, value in enumerate(coefficients):
         check_scalar_in_range(f"ns_coefficients[{index}]", value)
     check_scalar_in_range("eps", eps)
-    if isinstance(ns_steps, bool) or not isinstance(ns_steps, int | np.integer):
+    if is_traced(ns_steps):  # inject_hyperparams: the iterations become a fori_loop
+        if not jnp.issubdtype(ns_steps.dtype, jnp.integer):
+            raise TypeError(f"ns_steps must be an int, got a traced {ns_steps.dtype} value")
+    elif isinstance(ns_steps, bool) or not isinstance(ns_steps, int | np.integer):
         raise TypeError(f"ns_steps must be an int, got {ns_steps!r}")
-    if not 0 <= ns_steps < 100:
+    elif not 0 <= ns_steps < 100:
         raise ValueError(f"ns_steps must be in [0, 100), got {ns_steps!r}")
     if adjust_lr_fn not in ADJUST_LR_FNS:
         raise ValueError(
             f"adjust_lr_fn must be one of None, 'original', 'match_rms_adamw', got {adjust_lr_fn!r}"
         )
-    a, b, c = (float(value) for value in ns_coefficients)
+    a, b, c = (value if is_traced(value) else float(value) for value in coefficients)
     return a, b, c
 
 
@@ -1780,13 +1906,19 @@ def newton_schulz(
             default=lambda v: v.T,
         )
 
+    def iteration(x: jax.Array) -> jax.Array:
+        gram = gram_of(x).astype(bf16)
+        gram_update = (b * gram.astype(f32) + c * matmul(gram, gram)).astype(bf16)
+        return (a * x.astype(f32) + matmul(gram_update, x)).astype(bf16)
+
     tall = update.shape[0] > update.shape[1]
     if tall:
         x = transpose_exactly(x)
-    for _ in range(steps):
-        gram = gram_of(x).astype(bf16)
-        gram_update = (b * gram.astype(f32) + c * matmul(gram, gram)).astype(bf16)
-        x = (a * x.astype(f32) + matmul(gram_update, x)).astype(bf16)
+    if isinstance(steps, jax.core.Tracer):  # inject_hyperparams: known only at run time
+        x = jax.lax.fori_loop(0, steps, lambda _, x: iteration(x), x)
+    else:
+        for _ in range(steps):
+            x = iteration(x)
     return x.T if tall else x
 
 
@@ -1865,18 +1997,21 @@ def Muon(  # noqa: N802
     Reference: K. Jordan, "Muon: An optimizer for hidden layers in neural networks", 2024; Liu et
     al., "Muon is Scalable for LLM Training", 2025; ``torch.optim.Muon``.
     """
+    lr, weight_decay, momentum, eps, ns_steps = hyperparameters(
+        lr=lr, weight_decay=weight_decay, momentum=momentum, eps=eps, ns_steps=ns_steps
+    )
     check_lr(lr)
     check_momentum(momentum)
     check_nonnegative("weight_decay", weight_decay)
     check_bool("nesterov", nesterov)
     coefficients = check_muon_options(ns_coefficients, eps, ns_steps, adjust_lr_fn)
     check_mask(weight_decay_mask)
-    momentum = momentum if callable(momentum) else float(momentum)
-    eps = float(eps)
+    momentum = momentum if dynamic(momentum) else float(momentum)
+    eps = eps if is_traced(eps) else float(eps)
 
     def init(params: Any) -> MuonState:
         check_muon_params(params)
-        if weight_decay != 0:
+        if nonzero(weight_decay):
             resolve_mask(weight_decay_mask, params)
         return MuonState(_count(), _zeros_like_tree(params))
 
@@ -1884,7 +2019,7 @@ def Muon(  # noqa: N802
         treedef, grad_leaves, param_leaves = _prepare(
             grads, state.momentum_buffer, params, True, "Muon"
         )
-        decays = resolve_mask(weight_decay_mask, params) if weight_decay != 0 else None
+        decays = resolve_mask(weight_decay_mask, params) if nonzero(weight_decay) else None
         lr_t = learning_rate(lr, state.count)
         # a schedule: this step's value, in both lerps (torch reads the param group's momentum)
         momentum_t = scheduled(momentum, state.count) if callable(momentum) else momentum
@@ -1897,8 +2032,8 @@ def Muon(  # noqa: N802
             orthogonal = newton_schulz(direction, coefficients, ns_steps, eps).astype(p.dtype)
             step_size = lr_t * muon_lr_ratio(adjust_lr_fn, p.shape)
             u = -_cast(step_size, p) * orthogonal
-            if weight_decay != 0 and decays[index]:
-                u = (p * _cast(1 - lr_t * weight_decay, p) - p) + u
+            if nonzero(weight_decay) and decays[index]:
+                u = _decoupled(u, p, lr_t, weight_decay)
             updates.append(u)
             buffers.append(buf)
         return treedef.unflatten(updates), MuonState(state.count + 1, treedef.unflatten(buffers))
