@@ -64,6 +64,28 @@ Validation. Hyperparameters are checked when the optimizer is built (``ValueErro
 argument and the value, as torch.optim); tree structures and shapes of ``grads``, ``params`` and
 ``weight_decay_mask`` are checked in ``init``/``update`` (static under jit). torch_ref.optim raises the
 same messages.
+
+``optax.inject_hyperparams``. Every numeric hyperparameter may also be a 0-d real array (jax or
+NumPy), which is how ``optax.inject_hyperparams(optim.Adam)(lr=1e-3)`` passes them: all of them,
+defaults included, in the params' dtype, concrete in ``init`` and traced inside a jitted ``update``
+(tuples such as ``betas`` and bools stay as given). A concrete array is validated and used as the
+Python number it holds (``lr=jnp.array(-1.0)`` raises as ``lr=-1.0``); a traced one cannot be
+checked and is used as given, as a schedule's values are; another shape, a bool or complex dtype
+is a TypeError naming the argument. Writing ``state.hyperparams["lr"]`` (or ``eps``,
+``weight_decay``, ``momentum``, ...) between steps then acts as torch's
+``param_group["lr"] = value``. What fixes the state or the program is decided from the concrete
+value where there is one and from the state where the value is traced: SGD's and RMSprop's
+momentum buffer exists when init's momentum is non-zero (RMSprop: > 0); a momentum written to 0
+later is torch's per-step ``if momentum != 0`` (the buffer kept, as torch's), while a non-zero
+momentum written to a state without a buffer is a ValueError where concrete and cannot be seen
+under jit (those steps stay momentum-free): give init the non-zero momentum, or a schedule. A
+traced ``weight_decay`` is torch's ``if weight_decay != 0`` as a ``where`` (``g + 0 * p`` is nan
+where p is inf), so ``update`` then needs params. A traced Muon ``ns_steps`` runs the Newton-Schulz
+iterations in a ``fori_loop``. Rprop's lr only sets the initial step sizes (torch's too): writing it
+later changes nothing. LBFGS is not a gradient transformation and refuses, saying why. The numbers
+are those inject passes: for float32 params, RMSprop's default alpha 0.99 becomes 0.99000001, and
+the steps move by ~1e-6 relative. Plain Python numbers compile exactly as before (no run-time
+guard); ``tests/test_inject_hyperparams.py`` checks all of this for every optimizer.
 """
 
 from __future__ import annotations
