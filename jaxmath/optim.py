@@ -78,7 +78,8 @@ value where there is one and from the state where the value is traced: SGD's and
 momentum buffer exists when init's momentum is non-zero (RMSprop: > 0); a momentum written to 0
 later is torch's per-step ``if momentum != 0`` (the buffer kept, as torch's), while a non-zero
 momentum written to a state without a buffer is a ValueError where concrete and cannot be seen
-under jit (those steps stay momentum-free): give init the non-zero momentum, or a schedule. A
+under jit (those steps stay momentum-free): give init the non-zero momentum, or a schedule
+(under ``jax.jit(init)`` the momentum is traced too, and the buffer always exists). A
 traced ``weight_decay`` is torch's ``if weight_decay != 0`` as a ``where`` (``g + 0 * p`` is nan
 where p is inf), so ``update`` then needs params. A traced Muon ``ns_steps`` runs the Newton-Schulz
 iterations in a ``fori_loop``. Rprop's lr only sets the initial step sizes (torch's too): writing it

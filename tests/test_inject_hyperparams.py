@@ -182,6 +182,24 @@ def test_injected_update_compiles_once(name: str) -> None:
     assert len(traces) == 1
 
 
+@pytest.mark.parametrize("name", FACTORIES)
+def test_jitted_init_takes_the_same_steps(name: str) -> None:
+    """Under jax.jit(init) every hyperparameter is traced there too: nothing can be decided from
+    a value, so SGD's and RMSprop's momentum 0 gets a (zero) buffer that the per-step rule never
+    uses; the steps are the same as from the eager init."""
+    opt = optax.inject_hyperparams(getattr(optim, name))()
+    params = params_for(name)
+    update = jax.jit(opt.update)
+    eager, traced = opt.init(params), jax.jit(opt.init)(params)
+    for t in range(3):
+        expected, eager = update(grads_at(params, t), eager, params)
+        actual, traced = update(grads_at(params, t), traced, params)
+        assert_updates_close([actual], [expected], 1e-6)
+    if name in ("SGD", "RMSprop"):
+        assert eager.inner_state.momentum_buffer is None
+        assert traced.inner_state.momentum_buffer is not None
+
+
 def write(t_switch: int, key: str, value: Any) -> Callable[[int, Any], Any]:
     def between(t: int, state: Any) -> Any:
         if t == t_switch:
