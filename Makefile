@@ -42,9 +42,9 @@ notebooks: $(STAMP)
 	$(PYTHON) -m labs notebooks --out $(OUT)/notebooks
 
 test: $(STAMP)
+	$(MAKE) --no-print-directory lint
 	bash .ci/install-chromium
 	$(PYTHON) -m pytest -n auto --dist worksteal --parity-report $(OUT)/parity
-	$(MAKE) --no-print-directory lint
 
 lint: $(STAMP)
 	$(PYTHON) -m ruff check .

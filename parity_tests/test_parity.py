@@ -269,6 +269,19 @@ def _halved(tree: Any) -> Any:
     return map_tree(halve, tree)
 
 
+def _counting_traces(function: Any, traces: list[None]) -> Any:
+    """``function``, appending to ``traces`` each time jax traces it (never on a cached call): a
+    count of compilations that does not depend on jax's C++ dispatch cache, whose per-function
+    entry count read 0 after calls in one fresh-clone run (the cache is shared by every jit in
+    the process)."""
+
+    def traced(*args: Any, **kwargs: Any) -> Any:
+        traces.append(None)
+        return function(*args, **kwargs)
+
+    return traced
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", JITTABLE, ids=case_id)
 def test_jit_matches_eager_without_recompiling(case: Case, dtype: str) -> None:
@@ -279,16 +292,8 @@ def test_jit_matches_eager_without_recompiling(case: Case, dtype: str) -> None:
         array_kwargs, static = split_static(group[0].kwargs)
         function = functools.partial(case.invoke, JAX, **static)
         del array_kwargs
-        traces = []
-
-        def traced(*args: Any, **kwargs: Any) -> Any:
-            # Runs once per trace, never on a cached call: a count of compilations that does not
-            # depend on jax's C++ dispatch cache (whose per-function entry count read 0 after
-            # calls in one fresh-clone run, with the cache shared by every jit in the process).
-            traces.append(None)
-            return function(*args, **kwargs)
-
-        jitted = jax.jit(traced)
+        traces: list[None] = []
+        jitted = jax.jit(_counting_traces(function, traces))
         for sample in [*group, *(Sample(_halved(s.args), s.kwargs) for s in group[:1])]:
             args, kwargs = to_framework(JAX, Sample(sample.args, split_static(sample.kwargs)[0]))
             assert_trees_close(
