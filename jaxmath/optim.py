@@ -75,11 +75,12 @@ is a TypeError naming the argument. Writing ``state.hyperparams["lr"]`` (or ``ep
 ``weight_decay``, ``momentum``, ...) between steps then acts as torch's
 ``param_group["lr"] = value``. What fixes the state or the program is decided from the concrete
 value where there is one and from the state where the value is traced: SGD's and RMSprop's
-momentum buffer exists when init's momentum is non-zero (RMSprop: > 0); a momentum written to 0
-later is torch's per-step ``if momentum != 0`` (the buffer kept, as torch's), while a non-zero
-momentum written to a state without a buffer is a ValueError where concrete and cannot be seen
-under jit (those steps stay momentum-free): give init the non-zero momentum, or a schedule
-(under ``jax.jit(init)`` the momentum is traced too, and the buffer always exists). A
+momentum buffer exists whenever the momentum is an array (it may be written later, from 0 to
+non-zero included, so inject's SGD and RMSprop carry a buffer even at momentum 0) or a non-zero
+number, and each step is torch's per-step ``if momentum != 0`` (RMSprop: ``> 0``) on the value
+written (SGD's buffer starts at the first step with momentum, as torch's lazily created one;
+torch's RMSprop has no buffer to start from then and fails with a KeyError). A state made
+without a buffer (a plain momentum 0) given a non-zero momentum is a ValueError. A
 traced ``weight_decay`` is torch's ``if weight_decay != 0`` as a ``where`` (``g + 0 * p`` is nan
 where p is inf), so ``update`` then needs params. A traced Muon ``ns_steps`` runs the Newton-Schulz
 iterations in a ``fori_loop``. Rprop's lr only sets the initial step sizes (torch's too): writing it
@@ -526,9 +527,11 @@ def SGD(  # noqa: N802 (torch.optim's class name)
     def init(params: Any) -> SGDState:
         if nonzero(weight_decay):
             resolve_mask(weight_decay_mask, params)
-        # The buffer exists when the momentum may be non-zero: a schedule, a traced value (jitted
-        # init), or a non-zero number (a concrete array counts as its number).
-        buffer = _zeros_like_tree(params) if dynamic(momentum) or momentum != 0 else None
+        # The buffer exists when the momentum may be non-zero: a schedule, an array (what
+        # inject_hyperparams passes: it may be written later, 0 included), or a non-zero number.
+        buffer = (
+            _zeros_like_tree(params) if dynamic(momentum) or is_array or momentum != 0 else None
+        )
         per_step = buffer is not None and (callable(momentum) or is_array)
         started = jnp.zeros((), jnp.bool_) if per_step else None
         return SGDState(_count(), buffer, started)
@@ -540,13 +543,13 @@ def SGD(  # noqa: N802 (torch.optim's class name)
         decays = resolve_mask(weight_decay_mask, params) if nonzero(weight_decay) else None
         lr_t = learning_rate(lr, state.count)
         started = state.momentum_started
-        # The state decides what the program holds (init saw the momentum's value): no buffer,
-        # no momentum. A per-step momentum (a schedule, or an array: inject_hyperparams lets it
+        # The state decides what the program holds: no buffer (a plain momentum 0 at init), no
+        # momentum. A per-step momentum (a schedule, or an array: inject_hyperparams lets it
         # change between steps) is torch's `if momentum != 0` on this step's value.
         has_momentum = state.momentum_buffer is not None
         if not has_momentum and not dynamic(momentum) and momentum != 0:
             raise ValueError(
-                f"SGD's state has no momentum buffer (momentum was 0 at init), got "
+                f"SGD's state has no momentum buffer (made with momentum 0), got "
                 f"momentum={momentum!r}: give init a non-zero momentum, or a schedule"
             )
         per_step = has_momentum and (dynamic(momentum) or started is not None or momentum == 0)
@@ -851,6 +854,7 @@ def RMSprop(  # noqa: N802
     Reference: Hinton, Lecture 6e of "Neural Networks for Machine Learning"; Graves 2013 (centered);
     ``torch.optim.RMSprop`` (``_single_tensor_rmsprop``).
     """
+    is_array = isinstance(momentum, jax.Array | np.ndarray)
     lr, alpha, eps, weight_decay, momentum = hyperparameters(
         lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum
     )
@@ -866,8 +870,9 @@ def RMSprop(  # noqa: N802
     def init(params: Any) -> RMSpropState:
         if nonzero(weight_decay):
             resolve_mask(weight_decay_mask, params)
-        # a buffer when the momentum may be > 0 (a schedule, a traced value, a number > 0)
-        has_buffer = dynamic(momentum) or momentum > 0
+        # a buffer when the momentum may be > 0: a schedule, an array (inject_hyperparams: it
+        # may be written later, 0 included; torch would fail with a KeyError), or a number > 0
+        has_buffer = dynamic(momentum) or is_array or momentum > 0
         return RMSpropState(
             _count(),
             _zeros_like_tree(params),
@@ -886,10 +891,10 @@ def RMSprop(  # noqa: N802
         has_buffer = state.momentum_buffer is not None
         if not has_buffer and not dynamic(momentum) and momentum > 0:
             raise ValueError(
-                f"RMSprop's state has no momentum buffer (momentum was 0 at init), got "
+                f"RMSprop's state has no momentum buffer (made with momentum 0), got "
                 f"momentum={momentum!r}: give init a momentum > 0, or a schedule"
             )
-        per_step = has_buffer and dynamic(momentum)
+        per_step = has_buffer and (dynamic(momentum) or is_array)
         if per_step:
             momentum_t = scheduled(momentum, state.count)
             momentum_on = momentum_t > 0

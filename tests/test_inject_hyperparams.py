@@ -185,8 +185,7 @@ def test_injected_update_compiles_once(name: str) -> None:
 @pytest.mark.parametrize("name", FACTORIES)
 def test_jitted_init_takes_the_same_steps(name: str) -> None:
     """Under jax.jit(init) every hyperparameter is traced there too: nothing can be decided from
-    a value, so SGD's and RMSprop's momentum 0 gets a (zero) buffer that the per-step rule never
-    uses; the steps are the same as from the eager init."""
+    a value; the steps are the same as from the eager init."""
     opt = optax.inject_hyperparams(getattr(optim, name))()
     params = params_for(name)
     update = jax.jit(opt.update)
@@ -195,8 +194,8 @@ def test_jitted_init_takes_the_same_steps(name: str) -> None:
         expected, eager = update(grads_at(params, t), eager, params)
         actual, traced = update(grads_at(params, t), traced, params)
         assert_updates_close([actual], [expected], 1e-6)
-    if name in ("SGD", "RMSprop"):
-        assert eager.inner_state.momentum_buffer is None
+    if name in ("SGD", "RMSprop"):  # an array momentum (0 here) has a buffer either way
+        assert eager.inner_state.momentum_buffer is not None
         assert traced.inner_state.momentum_buffer is not None
 
 
@@ -361,13 +360,13 @@ def test_bad_lr_arrays_raise_naming_lr(name: str) -> None:
 
 def test_a_good_concrete_array_is_its_number() -> None:
     """A concrete array is used as the Python number it holds: the compiled update is the
-    plain-number one, constant for constant. (Not SGD's momentum: an array momentum, which
-    inject_hyperparams may change between steps, also keeps torch's "buffer started" flag.)"""
+    plain-number one, constant for constant. (Not SGD's or RMSprop's momentum: an array momentum,
+    which inject_hyperparams may change between steps, gets a buffer and torch's per-step rule.)"""
     params = params_for("SGD")
     for factory, options in [
         (optim.SGD, {"lr": 0.5, "dampening": 0.875, "weight_decay": 0.25}),
         (optim.Adam, {"lr": 0.5, "eps": 0.125, "betas": (0.75, 0.875)}),
-        (optim.RMSprop, {"alpha": 0.5, "momentum": 0.25}),
+        (optim.RMSprop, {"alpha": 0.5, "eps": 0.25}),
     ]:
         arrays = {k: jnp.asarray(v) if isinstance(v, float) else v for k, v in options.items()}
         arrays = {
@@ -381,22 +380,31 @@ def test_a_good_concrete_array_is_its_number() -> None:
         assert texts[0] == texts[1]
 
 
-def test_momentum_zero_at_init_has_no_buffer_and_cannot_be_raised_concretely() -> None:
-    """The state's structure is decided from init's (concrete) momentum: 0 gives no buffer, as
-    with the number; a non-zero momentum written later is refused where it is concrete (under jit
-    it cannot be seen: see /work/notes/inject.md and the SGD docstring)."""
+def test_momentum_raised_from_zero_after_init_takes_effect_under_jit() -> None:
+    """inject's momentum is an array, which may be written later: SGD and RMSprop then carry a
+    buffer even at momentum 0 (a plain momentum 0 has none), and momentum 0 -> 0.5 written before
+    step 3 of a jitted update gives the steps of a momentum schedule switching there (before: no
+    buffer, and under jit the written momentum was silently ignored)."""
     params = params_for("SGD")
     for factory in (optim.SGD, optim.RMSprop):
-        opt = optax.inject_hyperparams(factory)(momentum=0.0)
-        state = opt.init(params)
-        assert state.inner_state.momentum_buffer is None
         assert factory(momentum=0.0).init(params).momentum_buffer is None
-        opt.update(grads_at(params, 0), state, params)  # un-jitted, still 0: fine
-        state.hyperparams["momentum"] = 0.5
-        with pytest.raises(ValueError, match=r"no momentum buffer \(momentum was 0 at init\)"):
-            opt.update(grads_at(params, 0), state, params)
-        buffered = optax.inject_hyperparams(factory)(momentum=0.5).init(params)
-        assert buffered.inner_state.momentum_buffer is not None
+        opt = optax.inject_hyperparams(factory)(lr=0.125, momentum=0.0)
+        assert opt.init(params).inner_state.momentum_buffer is not None
+        injected = run(opt, params, between=write(2, "momentum", 0.5))
+        name = factory.__name__
+        schedule = switch_at(2, 0.0, 0.5)
+        planned = run(
+            factory(**rounded_to_float32(name, {"lr": 0.125, "momentum": schedule})), params
+        )
+        assert_updates_close(injected, planned, 1e-6)
+        without = run(factory(lr=0.125), params)
+        assert not np.allclose(injected[-1]["w"], without[-1]["w"])
+        # a state made without a buffer, given a non-zero momentum, is refused
+        plain_state = factory(lr=0.125, momentum=0.0).init(params)
+        with pytest.raises(ValueError, match=r"no momentum buffer \(made with momentum 0\)"):
+            factory(lr=0.125, momentum=jnp.asarray(0.5)).update(
+                grads_at(params, 0), plain_state, params
+            )
 
 
 def test_traced_weight_decay_needs_params() -> None:
