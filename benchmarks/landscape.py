@@ -48,7 +48,12 @@ cross-entropy entirely: 0.96-0.97x). Tried without a gain beyond noise: points o
 ``P0 + a P1`` (~0.99x, 40 paired rounds), XLA:CPU without YNNPACK fusions (0.95-1.0x on the
 grid, but its dots are 16% slower alone), YNNPACK's elementwise fusion (1.03-1.06x, slower),
 1 instead of 2 streams (0.94-1.06x with the machine's state). Fast-period ratio 1.90-1.96x;
-in slow periods (memory contention) the JAX contenders lose 45-60%, the torch loop 25-35%.
+in slow periods (memory contention) the JAX contenders lose 45-60%, the torch loop 25-35%. On
+2026-12-02 04:30-04:40 UTC the state was the reverse (torch's loop 5.4-6.4 s, ours 2.69-2.94 s):
+2.01-2.26x in five runs. A row-blocked study of the same period: the 2000x256x256 products with
+each point's weights alone (a fixed left operand, nothing else) took 85-90% of the grid's time, so
+what is left to shrink is the first layer's relu(P0 + a P1 + b P2) (three 2 MB reads per point,
+~146 us of a ~1.6 ms point alone) and the small kernels after the product.
 
 **Hessian** (``landscape_hessian``; ``python -m benchmarks landscape`` runs both benchmarks of this
 module, ``python -m benchmarks landscape_hessian`` this one alone): the same model at equal
