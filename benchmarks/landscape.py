@@ -50,8 +50,8 @@ grid, but its dots are 16% slower alone), YNNPACK's elementwise fusion (1.03-1.0
 1 instead of 2 streams (0.94-1.06x with the machine's state). Fast-period ratio 1.90-1.96x;
 in slow periods (memory contention) the JAX contenders lose 45-60%, the torch loop 25-35%. On
 2026-12-02 04:30-04:40 UTC the state was the reverse (torch's loop 5.4-6.4 s, ours 2.69-2.94 s):
-2.01-2.26x in five runs. A row-blocked study of the same period: the 2000x256x256 products with
-each point's weights alone (a fixed left operand, nothing else) took 85-90% of the grid's time, so
+2.01-2.26x in five runs. A diagnostic of the same period (the grid's loop doing only the products
+with each point's weights, on a fixed left operand) took 82-88% of the grid's time, so
 what is left to shrink is the first layer's relu(P0 + a P1 + b P2) (three 2 MB reads per point,
 ~146 us of a ~1.6 ms point alone) and the small kernels after the product.
 
