@@ -641,6 +641,8 @@ def _usage_fields(
         "sys_ms": statistics.median(usage["sys_ms"]),
         "minor_faults": statistics.median(usage["minor_faults"]),
         "cpu_times_ms": list(usage["cpu_ms"]),
+        "user_times_ms": list(usage["user_ms"]),
+        "sys_times_ms": list(usage["sys_ms"]),
         "minor_faults_per_call": list(usage["minor_faults"]),
     }
     cpu_s = max(cpu_ms * 1e-3, 1e-12)
