@@ -93,7 +93,7 @@ LONG_ROWS = (
 
 #: The parity tests of one row run one after the other in this order, mostly on one worker: the
 #: row's jitted calls and vector-Jacobian products are compiled once per process and shared by its
-#: forward, jit, vmap, gradient and numerical-gradient tests (harness.compiled_call / jax_vjp), and
+#: forward, vmap, gradient and numerical-gradient tests (harness.compiled_call / jax_vjp), and
 #: JAX's eager per-op programs by its jit tests' eager sides.
 PARITY_FILE = "parity_tests/test_parity.py::"
 PARITY_TEST_ORDER = (

@@ -438,10 +438,11 @@ def compiled_call(
     """``jax.jit(functools.partial(case.invoke, JAX, **static))``, one per (row, static options,
     argument signature) in this process, for calls as ``compiled_call(...)(*args, **arrays)``.
 
-    The forward test, the jit test and the vmap test's loop of a row all call jaxmath's function
-    jitted on the same samples; sharing the jit object, they trace, lower and compile the program
-    once instead of three times. What each test computes and compares is unchanged: every call
-    still runs the compiled program on its own inputs (a compiled call is cached, never a result).
+    The forward test and the vmap test's loop of a row both call jaxmath's function jitted on the
+    same samples; sharing the jit object, they trace, lower and compile the program once instead of
+    twice (the jit test jits on its own: it counts its own traces). What each test computes and
+    compares is unchanged: every call still runs the compiled program on its own inputs (a
+    compiled call is cached, never a result).
     """
     return _shared(
         ("jit", id(case), case.id, _signature((args, dict(arrays)))),
