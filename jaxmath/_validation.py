@@ -168,6 +168,6 @@ def scalar_hyperparameter(name: str, value: Any) -> Any:
         )
     if not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)):
         raise TypeError(f"{name} must be a real number or a 0-d real array, got dtype {dtype}")
-    if isinstance(value, jax.core.Tracer):
+    if not is_concrete(value):
         return value
     return int(value) if jnp.issubdtype(dtype, jnp.integer) else float(value)

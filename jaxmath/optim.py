@@ -102,7 +102,7 @@ import numpy as np
 import optax
 
 from jaxmath._lbfgs import LBFGS, LBFGSState
-from jaxmath._validation import check_scalar_in_range, scalar_hyperparameter
+from jaxmath._validation import check_scalar_in_range, is_concrete, scalar_hyperparameter
 
 __all__ = [
     "ASGD",
@@ -157,7 +157,7 @@ def check_lr(lr: Any) -> None:
 def is_traced(value: Any) -> bool:
     """True for a hyperparameter known only at run time: a 0-d array traced under jit, as
     ``optax.inject_hyperparams`` passes every numeric hyperparameter to a jitted ``update``."""
-    return isinstance(value, jax.core.Tracer)
+    return not is_concrete(value)
 
 
 def dynamic(value: Any) -> bool:
@@ -1942,7 +1942,7 @@ def newton_schulz(
     tall = update.shape[0] > update.shape[1]
     if tall:
         x = transpose_exactly(x)
-    if isinstance(steps, jax.core.Tracer):  # inject_hyperparams: known only at run time
+    if is_traced(steps):  # inject_hyperparams: known only at run time
         x = jax.lax.fori_loop(0, steps, lambda _, x: iteration(x), x)
     else:
         for _ in range(steps):
